@@ -1,0 +1,86 @@
+"""CRM commands: what a mapper asks the delivery side to do.
+
+Mappers turn one verified delivery into a list of commands; workers turn
+commands into CRM requests. Commands are plain JSON (they travel through
+Redis), carry the external id that makes delivery idempotent, and the source's
+own `updated_at` so that an older update never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from adapter.crm.models import BulkDeal, Contact, Lead
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: Annotated[str, Field(min_length=1, max_length=255)]
+    # When the source last changed the record; None means "no ordering known".
+    source_updated_at: datetime | None = None
+
+
+class UpsertContact(_Command):
+    """Create the contact, or merge into the one matched by email, then phone."""
+
+    kind: Literal["upsert_contact"] = "upsert_contact"
+    contact: Contact
+
+
+class UpsertDeal(_Command):
+    """Create the deal (and its contact when missing), or update the existing one.
+
+    The title is deterministic per external id, so `skip_if_exists` finds it again.
+    On an existing deal only stage, value, currency, tags and custom_fields change
+    (custom_fields merged, not replaced).
+    """
+
+    kind: Literal["upsert_deal"] = "upsert_deal"
+    deal: BulkDeal
+
+
+class CreateLead(_Command):
+    """A contact and a deal from a form or an abandoned checkout, created once."""
+
+    kind: Literal["create_lead"] = "create_lead"
+    lead: Lead
+
+
+class RedactContact(_Command):
+    """Remove a customer's personal data from the CRM contact(s) that hold it."""
+
+    kind: Literal["redact_contact"] = "redact_contact"
+    emails: list[str] = Field(default_factory=list)
+    phones: list[str] = Field(default_factory=list)
+
+
+class ForgetShop(_Command):
+    """Delete the adapter's own data (id maps, checkpoints) for a shop."""
+
+    kind: Literal["forget_shop"] = "forget_shop"
+    shop_domain: str
+
+
+AnyCommand = UpsertContact | UpsertDeal | CreateLead | RedactContact | ForgetShop
+Command = Annotated[AnyCommand, Field(discriminator="kind")]
+
+_COMMAND: TypeAdapter[AnyCommand] = TypeAdapter(Command)
+_COMMANDS: TypeAdapter[list[AnyCommand]] = TypeAdapter(list[Command])
+
+
+def command_from_json(data: dict[str, Any] | str | bytes) -> AnyCommand:
+    if isinstance(data, dict):
+        return _COMMAND.validate_python(data)
+    return _COMMAND.validate_json(data)
+
+
+def commands_to_json(commands: list[AnyCommand]) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json", exclude_none=True) for c in commands]
+
+
+def commands_from_json(data: list[dict[str, Any]]) -> list[AnyCommand]:
+    return _COMMANDS.validate_python(data)

@@ -1,0 +1,127 @@
+"""Typed settings: secrets and URLs from the environment, the rest also from a TOML file.
+
+The config file is named by `ADAPTER_CONFIG` (or `--config`). Environment variables
+win over the file. Comma-separated variables (`SHOPIFY_WEBHOOK_SECRETS`, ...) hold
+several values at once, which is how secret rotation works.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from adapter.mapping.config import MappingConfig
+
+CONFIG_ENV = "ADAPTER_CONFIG"
+
+SecretList = Annotated[list[SecretStr], NoDecode]
+
+
+def _split_secrets(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class FormAuth(BaseModel):
+    """How a form proves a delivery is genuine.
+
+    - `standard_webhooks`: webhook-id / webhook-timestamp / webhook-signature, `whsec_` secrets.
+    - `hmac`: `X-Signature: sha256=<hex>` over the raw body (header name configurable).
+    - `token`: a shared token in a header, for no-code tools that cannot sign.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["standard_webhooks", "hmac", "token"]
+    secrets: list[SecretStr] = Field(min_length=1)
+    header: str | None = None
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _split_secrets(value)
+
+
+class FormConfig(BaseModel):
+    """One lead form: `POST /webhooks/forms/{id}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "Web form"
+    auth: FormAuth
+    honeypot_field: str | None = None
+    # form field name -> target: "first_name", "email", "deal.value", "custom.<key>", ...
+    fields: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    source: str = "form"
+    stage: str = "new"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", env_prefix="", case_sensitive=False)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # ingestion
+    shopify_webhook_secrets: SecretList = Field(default_factory=list)
+    # shop domain -> secrets valid only for that shop (in addition to the global ones)
+    shopify_shop_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    stripe_webhook_secrets: SecretList = Field(default_factory=list)
+    stripe_tolerance_seconds: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    forms: dict[str, FormConfig] = Field(default_factory=dict)
+
+    # delivery
+    crm_base_url: str = "http://127.0.0.1:8100/functions/v1"
+    crm_api_key: SecretStr = SecretStr("")
+    crm_rate_limit_per_minute: int = Field(default=120, ge=1)
+    crm_max_in_flight: int = Field(default=5, ge=1)
+    crm_timeout_seconds: float = Field(default=10.0, gt=0)
+    # how long a partly full batch may wait for company before it is sent
+    batch_linger_seconds: float = Field(default=0.5, ge=0, le=2)
+
+    # operations
+    admin_token: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
+
+    @field_validator("shopify_webhook_secrets", "stripe_webhook_secrets", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _split_secrets(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_path = os.environ.get(CONFIG_ENV)
+        if config_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_path)))
+        return tuple(sources)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment and the optional TOML file; overrides win."""
+    if config_file is not None:
+        os.environ[CONFIG_ENV] = str(config_file)
+    return Settings(**overrides)

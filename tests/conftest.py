@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.processes import Process, start_redis
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = SHARED / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def redis_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    """One real redis-server for the session, on a free loopback port."""
+    proc = start_redis(tmp_path_factory.mktemp("redis"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def redis_url(redis_process: Process) -> Iterator[str]:
+    """A scratch database on the real server, flushed before and after each test."""
+    url = f"redis://127.0.0.1:{redis_process.port}/0"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
