@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from adapter.crm.models import BulkDeal, Contact, Lead
+from adapter.crm.models import BulkDeal, Contact, DealUpdate, Lead
 
 
 class _Command(BaseModel):
@@ -43,6 +43,16 @@ class UpsertDeal(_Command):
     deal: BulkDeal
 
 
+class UpdateDeal(_Command):
+    """Change an existing deal (found by external id) when the source has no contact to
+    create it with, e.g. a Shopify refund. `changes.custom_fields` is merged, not replaced.
+    A deal that does not exist yet is retried for a while, then dead-lettered.
+    """
+
+    kind: Literal["update_deal"] = "update_deal"
+    changes: DealUpdate
+
+
 class CreateLead(_Command):
     """A contact and a deal from a form or an abandoned checkout, created once."""
 
@@ -65,7 +75,23 @@ class ForgetShop(_Command):
     shop_domain: str
 
 
-AnyCommand = UpsertContact | UpsertDeal | CreateLead | RedactContact | ForgetShop
+class RecordDataRequest(_Command):
+    """A shop's customers/data_request: recorded for the merchant, nothing sent to the CRM."""
+
+    kind: Literal["record_data_request"] = "record_data_request"
+    shop_domain: str
+    orders_requested: list[str] = Field(default_factory=list)
+
+
+AnyCommand = (
+    UpsertContact
+    | UpsertDeal
+    | UpdateDeal
+    | CreateLead
+    | RedactContact
+    | ForgetShop
+    | RecordDataRequest
+)
 Command = Annotated[AnyCommand, Field(discriminator="kind")]
 
 _COMMAND: TypeAdapter[AnyCommand] = TypeAdapter(Command)
