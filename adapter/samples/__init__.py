@@ -1,0 +1,48 @@
+"""Small realistic payloads for `adapter send-test` and the dev-mode demo.
+
+Shapes follow the providers' published samples; the people, phones and shops are
+made up (an Egyptian customer ordering from a Riyadh shop, paying with mada in SAR).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+# (source, topic) -> file in this package
+SAMPLES: dict[tuple[str, str], str] = {
+    ("shopify", "orders/create"): "shopify_order.json",
+    ("shopify", "orders/updated"): "shopify_order.json",
+    ("shopify", "orders/paid"): "shopify_order.json",
+    ("shopify", "customers/create"): "shopify_customer.json",
+    ("shopify", "customers/update"): "shopify_customer.json",
+    ("stripe", "checkout.session.completed"): "stripe_checkout_session_completed.json",
+    ("form", "submission"): "form_submission.json",
+}
+
+DEFAULT_TOPICS: dict[str, str] = {
+    "shopify": "orders/create",
+    "stripe": "checkout.session.completed",
+    "form": "submission",
+}
+
+
+class UnknownSample(LookupError):
+    def __init__(self, source: str, topic: str) -> None:
+        known = ", ".join(topics(source)) or "none"
+        super().__init__(f"no sample for {source} topic {topic!r} (samples: {known})")
+
+
+def topics(source: str) -> list[str]:
+    return [topic for (src, topic) in SAMPLES if src == source]
+
+
+def load_sample(source: str, topic: str | None = None) -> dict[str, Any]:
+    """A fresh copy of the sample payload for `source` and `topic` (its default if None)."""
+    topic = topic or DEFAULT_TOPICS[source]
+    name = SAMPLES.get((source, topic))
+    if name is None:
+        raise UnknownSample(source, topic)
+    payload: dict[str, Any] = json.loads(resources.files(__name__).joinpath(name).read_text())
+    return payload
