@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import tests.hypothesis_profiles  # noqa: F401  (profiles for every test)
 from tests.support.processes import Process, start_redis
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
