@@ -1,28 +1,70 @@
 """Mapping: a verified delivery in, CRM commands out. Pure functions, no network.
 
-Interface used by ingestion (`ignore_reason`) and by workers (`map_delivery`).
+Interface used by ingestion (`ignore_reason`, before queueing: topic-level
+decisions only) and by workers (`map_delivery`). A delivery whose payload has
+nothing worth recording (a customer with no email or phone, a completed checkout)
+maps to `[]`, which the worker counts as skipped; one that should make a record but
+cannot raises MappingError and is kept for replay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
 from adapter.crm.commands import AnyCommand
+from adapter.mapping import forms as form_mapper
+from adapter.mapping import shopify, stripe
 from adapter.mapping.config import MappingConfig
+from adapter.mapping.errors import MappingError
 from adapter.webhook import WebhookDelivery
 
+if TYPE_CHECKING:
+    from adapter.settings import FormConfig
 
-class MappingError(Exception):
-    """A payload that cannot make a valid CRM record; `reason` says why in plain words."""
+__all__ = ["INVALID_RECORD", "MappingConfig", "MappingError", "ignore_reason", "map_delivery"]
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+# Prefix of the reason when a mapper built a record the CRM contract refuses:
+# a bug of ours, caught so that the delivery is kept for replay after the fix.
+INVALID_RECORD = "mapped record refused by the CRM contract"
 
 
 def ignore_reason(delivery: WebhookDelivery, config: MappingConfig) -> str | None:
     """Why this verified delivery is not handled (unknown topic, test mode), or None."""
-    raise NotImplementedError
+    if delivery.source == "shopify":
+        if delivery.topic not in config.shopify_topics:
+            return f"Shopify topic {delivery.topic!r} is not handled (mapping.shopify_topics)"
+    elif delivery.source == "stripe":
+        if delivery.topic not in config.stripe_events:
+            return f"Stripe event {delivery.topic!r} is not handled (mapping.stripe_events)"
+        if config.stripe.ignore_test_mode and delivery.payload.get("livemode") is False:
+            return "Stripe test-mode event (mapping.stripe.ignore_test_mode)"
+    return None
 
 
-def map_delivery(delivery: WebhookDelivery, config: MappingConfig) -> list[AnyCommand]:
-    """The CRM commands for one delivery; raises MappingError when none can be made."""
-    raise NotImplementedError
+def map_delivery(
+    delivery: WebhookDelivery,
+    config: MappingConfig,
+    forms: Mapping[str, FormConfig] | None = None,
+) -> list[AnyCommand]:
+    """The CRM commands for one delivery; raises MappingError when none can be made.
+
+    `forms` is `Settings.forms`: a form delivery's field table, tags, source
+    and stage. A form without an entry is mapped by common field names.
+    Ignored deliveries (see `ignore_reason`) map to no commands.
+    """
+    if ignore_reason(delivery, config) is not None:
+        return []
+    try:
+        if delivery.source == "shopify":
+            return shopify.map_delivery(delivery, config)
+        if delivery.source == "stripe":
+            return stripe.map_delivery(delivery, config)
+        form = (forms or {}).get(delivery.form_id or delivery.topic)
+        return form_mapper.map_delivery(delivery, config, form)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MappingError(f"{INVALID_RECORD}: {where}: {first['msg']}") from exc
