@@ -1,0 +1,1 @@
+"""PostgREST's query language, evaluated over rows held as Python values."""

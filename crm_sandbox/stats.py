@@ -1,0 +1,54 @@
+"""What clients really sent: requests by endpoint and status, bulk rows, limits, faults."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Any
+
+from crm_sandbox.faults import MODES
+
+BULK_PATHS = ("/create-deals-bulk", "/import-contacts-bulk", "/create-leads-bulk")
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests: defaultdict[str, defaultdict[str, int]] = defaultdict(
+                lambda: defaultdict(int)
+            )
+            self._bulk_rows: dict[str, list[int]] = {path: [] for path in BULK_PATHS}
+            self._rate_limited = 0
+            self._faults = dict.fromkeys(MODES, 0)
+            self._total = 0
+
+    def request(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self._requests[f"{method} {path}"][str(status)] += 1
+            self._total += 1
+
+    def bulk_rows(self, path: str, rows: int) -> None:
+        with self._lock:
+            self._bulk_rows.setdefault(path, []).append(rows)
+
+    def rate_limited(self) -> None:
+        with self._lock:
+            self._rate_limited += 1
+
+    def fault(self, mode: str) -> None:
+        with self._lock:
+            self._faults[mode] += 1
+
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": {k: dict(v) for k, v in self._requests.items()},
+                "bulk_rows": {k: list(v) for k, v in self._bulk_rows.items()},
+                "rate_limited": self._rate_limited,
+                "faults": dict(self._faults),
+                "total_requests": self._total,
+            }

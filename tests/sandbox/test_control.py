@@ -1,0 +1,83 @@
+"""/_sandbox: organisations, reset and stats."""
+
+from __future__ import annotations
+
+from tests.sandbox.conftest import API, Env, create_contact
+
+
+def test_create_org_answers_key_pipeline_and_stages(env: Env) -> None:
+    response = env.control.post("/orgs", json={"name": "Acme", "api_key": "cg_acme"})
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"org_id", "api_key", "pipeline_id", "stages"}
+    assert body["api_key"] == "cg_acme"
+    assert body["stages"] == ["new", "qualified", "proposal", "won", "lost"]
+    acme = env.client("cg_acme")
+    contact = create_contact(acme)
+    deal = acme.post(
+        "/rest-api-proxy/deals",
+        json={"title": "T", "contact_id": contact["id"]},
+        headers={"Prefer": "return=representation"},
+    ).json()[0]
+    assert deal["pipeline_id"] == body["pipeline_id"]
+
+
+def test_create_org_generates_a_key_when_none_is_given(env: Env) -> None:
+    body = env.control.post("/orgs", json={"name": "Gen"}).json()
+    assert body["api_key"].startswith("cg_")
+    assert env.client(body["api_key"]).get("/rest-api-proxy/contacts").status_code == 200
+
+
+def test_create_org_refuses_a_taken_key(env: Env) -> None:
+    env.control.post("/orgs", json={"name": "One", "api_key": "cg_same"})
+    response = env.control.post("/orgs", json={"name": "Two", "api_key": "cg_same"})
+    assert response.status_code == 409
+
+
+def test_reset_clears_data_stats_and_faults_but_keeps_keys(env: Env) -> None:
+    create_contact(env.a)
+    env.control.post("/faults", json={"latency_ms": 5})
+    assert env.control.post("/reset").status_code == 204
+    assert env.control.get("/stats").json()["total_requests"] == 0
+    assert env.control.get("/faults").json()["latency_ms"] == 0
+    assert env.a.get("/rest-api-proxy/contacts").json() == []
+    assert env.b.get("/rest-api-proxy/contacts").status_code == 200
+
+
+def test_stats_count_requests_by_path_and_status_and_bulk_rows(env: Env) -> None:
+    env.a.post(
+        "/create-deals-bulk", json={"deals": [{"title": "T", "contact_email": "a@b.co"}] * 3}
+    )
+    env.a.post("/create-deals-bulk", json={"deals": [{"title": "T"}] * 101})
+    env.a.post("/import-contacts-bulk", json={"contacts": [{}, {}]})
+    env.a.post("/create-leads-bulk", json={"leads": [{"contact": {}, "deal": {"title": "x"}}]})
+    env.a.get("/rest-api-proxy/contacts", params={"id": "eq.nope"})
+    env.client("bad").get("/rest-api-proxy/deals")
+    stats = env.control.get("/stats").json()
+    assert stats == {
+        "requests": {
+            "POST /create-deals-bulk": {"200": 1, "400": 1},
+            "POST /import-contacts-bulk": {"200": 1},
+            "POST /create-leads-bulk": {"200": 1},
+            "GET /rest-api-proxy/contacts": {"400": 1},
+            "GET /rest-api-proxy/deals": {"401": 1},
+        },
+        "bulk_rows": {
+            "/create-deals-bulk": [3, 101],
+            "/import-contacts-bulk": [2],
+            "/create-leads-bulk": [1],
+        },
+        "rate_limited": 0,
+        "faults": {"error_before": 0, "error_after": 0, "rate_limit": 0, "hang": 0},
+        "total_requests": 6,
+    }
+
+
+def test_health_answers_ok(env: Env) -> None:
+    assert env.control.get("/health").json() == {"status": "ok"}
+
+
+def test_production_paths_live_under_functions_v1(env: Env) -> None:
+    assert API.endswith("/functions/v1")
+    outside = env.client(None)
+    assert outside.get("http://sandbox.test/rest-api-proxy/contacts").status_code == 404
