@@ -1,0 +1,248 @@
+"""The web side: `create_app(settings)` serves the webhook endpoints.
+
+Every endpoint checks in the same order: size (while the body streams in) → signature
+(on the raw bytes) → parse → identify → ignore? → dedupe + durable enqueue. Nothing
+answers 2xx unless the delivery is in Redis (or deliberately dropped: ignored, spam).
+
+Extension points for operations: `create_app(..., routes=[...])` appends routes after
+the webhook ones (health, metrics), `on_outcome(source, topic, outcome)` is called once
+per request with the result (`queued`, `duplicate`, `ignored`, `spam` or an error kind),
+and `app.state.ingest.inbox` is the live Inbox (its `ping()` tells whether Redis answers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from adapter import mapping
+from adapter.inbox import Inbox, connect
+from adapter.settings import Settings
+from adapter.sources import forms, shopify, stripe
+from adapter.sources.body import parse_json_object
+from adapter.sources.errors import (
+    BodyTooLarge,
+    IngestError,
+    InvalidPayload,
+    QueueUnavailable,
+    UnknownEndpoint,
+)
+from adapter.webhook import WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+# (source, topic, outcome): topic is "" until the delivery is verified and identified
+OutcomeHook = Callable[[str, str, str], None]
+# why a verified delivery is not handled, or None to queue it
+IgnorePredicate = Callable[[WebhookDelivery], str | None]
+
+
+def _no_hook(source: str, topic: str, outcome: str) -> None:
+    return None
+
+
+@dataclass
+class Ingest:
+    """What the endpoints share: settings, the inbox (set while the app runs), the hooks."""
+
+    settings: Settings
+    ignore: IgnorePredicate
+    on_outcome: OutcomeHook = _no_hook
+    inbox: Inbox | None = field(default=None)
+
+    def require_inbox(self) -> Inbox:
+        if self.inbox is None:
+            raise QueueUnavailable("queue not connected yet, retry later")
+        return self.inbox
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, str]
+    topic: str
+    outcome: str
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise InvalidPayload("invalid Content-Length header")
+        if int(declared) > limit:
+            raise BodyTooLarge(f"body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise InvalidPayload("client disconnected before the body was complete") from None
+    return b"".join(chunks)
+
+
+async def _accept(ingest: Ingest, delivery: WebhookDelivery, queued_status: int = 202) -> Answer:
+    reason = ingest.ignore(delivery)
+    if reason is not None:
+        return Answer(200, {"status": "ignored", "reason": reason}, delivery.topic, "ignored")
+    outcome = await ingest.require_inbox().put(delivery)
+    status = queued_status if outcome == "queued" else 200
+    return Answer(status, {"status": outcome}, delivery.topic, outcome)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    # one plain dict per request: Starlette's Headers scans its list on every lookup
+    return dict(request.headers.items())
+
+
+async def _shopify(request: Request, ingest: Ingest) -> Answer:
+    settings = ingest.settings
+    body = await read_body(request, settings.max_body_bytes)
+    headers = _headers(request)
+    keys = shopify.signing_keys(
+        settings.shopify_webhook_secrets,
+        settings.shopify_shop_secrets,
+        shopify.shop_domain(headers),
+    )
+    shopify.verify(body, headers, keys)
+    payload = parse_json_object(body)
+    delivery = shopify.identify(body, payload, headers, _now())
+    privacy = delivery.topic in shopify.PRIVACY_TOPICS
+    return await _accept(ingest, delivery, queued_status=200 if privacy else 202)
+
+
+async def _stripe(request: Request, ingest: Ingest) -> Answer:
+    settings = ingest.settings
+    body = await read_body(request, settings.max_body_bytes)
+    keys = [secret.get_secret_value().encode("utf-8") for secret in settings.stripe_webhook_secrets]
+    headers = _headers(request)
+    stripe.verify(body, headers, keys, settings.stripe_tolerance_seconds)
+    payload = parse_json_object(body)
+    delivery = stripe.identify(body, payload, headers, _now())
+    return await _accept(ingest, delivery)
+
+
+async def _form(request: Request, ingest: Ingest) -> Answer:
+    form_id = request.path_params["form_id"]
+    form = ingest.settings.forms.get(form_id)
+    if form is None:
+        raise UnknownEndpoint("unknown form")
+    body = await read_body(request, ingest.settings.max_body_bytes)
+    headers = _headers(request)
+    forms.verify(body, headers, form.auth)
+    payload = forms.parse(body, headers.get("content-type", ""))
+    if forms.is_spam(payload, form):
+        await ingest.require_inbox().count_spam(form_id)
+        return Answer(200, {"status": "spam"}, form_id, "spam")
+    delivery = forms.identify(form_id, body, payload, headers, form.auth, _now())
+    return await _accept(ingest, delivery)
+
+
+async def _unknown_source(request: Request, ingest: Ingest) -> Answer:
+    raise UnknownEndpoint("unknown webhook source")
+
+
+Handler = Callable[[Request, Ingest], Awaitable[Answer]]
+
+
+def _report(ingest: Ingest, source: str, topic: str, outcome: str) -> None:
+    try:
+        ingest.on_outcome(source, topic, outcome)
+    except Exception:
+        # a metrics hook must not turn a queued delivery into a 500 (and a provider retry)
+        log.exception("on_outcome hook failed")
+
+
+def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        ingest: Ingest = request.app.state.ingest
+        try:
+            answer = await handler(request, ingest)
+        except IngestError as exc:
+            log.info("refused %s delivery: %s (%s)", source, exc.kind, exc.reason)
+            _report(ingest, source, "", exc.kind)
+            headers = None
+            if isinstance(exc, QueueUnavailable):
+                headers = {"Retry-After": str(exc.retry_after_seconds)}
+            return JSONResponse({"error": exc.reason}, status_code=exc.status, headers=headers)
+        _report(ingest, source, answer.topic, answer.outcome)
+        return JSONResponse(answer.body, status_code=answer.status)
+
+    return endpoint
+
+
+def webhook_routes() -> list[BaseRoute]:
+    return [
+        Route("/webhooks/shopify", _endpoint("shopify", _shopify), methods=["POST"]),
+        Route("/webhooks/stripe", _endpoint("stripe", _stripe), methods=["POST"]),
+        Route("/webhooks/forms/{form_id}", _endpoint("form", _form), methods=["POST"]),
+        Route("/webhooks/{source}", _endpoint("unknown", _unknown_source), methods=["POST"]),
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    reasons = {404: "not found", 405: "method not allowed"}
+    return JSONResponse({"error": reasons.get(status, "request failed")}, status_code=status)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    on_outcome: OutcomeHook | None = None,
+    ignore: IgnorePredicate | None = None,
+) -> Starlette:
+    """The ASGI app. `routes` are added after the webhook routes; `ignore` replaces
+    `adapter.mapping.ignore_reason` (tests only); `on_outcome` sees every answer."""
+    for form in settings.forms.values():
+        forms.check_auth(form.auth)
+
+    def ignore_by_mapping(delivery: WebhookDelivery) -> str | None:
+        return mapping.ignore_reason(delivery, settings.mapping)
+
+    ingest = Ingest(
+        settings=settings,
+        ignore=ignore or ignore_by_mapping,
+        on_outcome=on_outcome or _no_hook,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ingest.inbox = Inbox(
+            connect(settings.redis_url), dedupe_ttl_seconds=settings.dedupe_ttl_seconds
+        )
+        try:
+            yield
+        finally:
+            inbox, ingest.inbox = ingest.inbox, None
+            await inbox.aclose()
+
+    app = Starlette(
+        routes=[*webhook_routes(), *routes],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, 500: _server_error},
+    )
+    app.state.ingest = ingest
+    return app

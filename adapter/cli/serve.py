@@ -1,0 +1,67 @@
+"""`adapter serve`: the webhook endpoints under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+
+from adapter.app import create_app
+from adapter.settings import CONFIG_ENV, load_settings
+
+HELP = "Serve the webhook endpoints (settings from the environment and ADAPTER_CONFIG)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--config", help=f"TOML config file (default: ${CONFIG_ENV})")
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory: each worker process loads the settings itself."""
+    return create_app(load_settings())
+
+
+def _describe(exc: ValidationError) -> str:
+    # without the input values: they may be secrets
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors(include_input=False, include_url=False)
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.config:
+        # set in the environment so that every worker process reads the same file
+        os.environ[CONFIG_ENV] = args.config
+    if args.workers < 1:
+        print("adapter serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        # fail here, once and readably, rather than in every worker
+        settings = load_settings()
+        create_app(settings)
+    except ValidationError as exc:
+        print(f"adapter serve: invalid settings: {_describe(exc)}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(f"adapter serve: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "adapter.cli.serve:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
