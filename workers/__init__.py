@@ -1,0 +1,69 @@
+"""The delivery side: verified deliveries in, CRM requests out — batched, rate-limited,
+retried, and effectively once. Never imports the web app.
+
+How a delivery travels
+----------------------
+1. `jobs.process_delivery(delivery)` (RQ, queue `deliveries`, JSON serializer) maps it
+   (`adapter.mapping.map_delivery`). Local commands (ForgetShop, RecordDataRequest) run
+   at once (`local`); CRM commands go into the outbox in one atomic step, together with
+   a marker for the delivery id, so a job run twice queues nothing twice (`intake`). A
+   delivery that cannot be mapped is kept raw in the dead letters (`deadletters`).
+2. The outbox (`outbox`) is durable in Redis: one queue per kind of request — DEALS
+   (/create-deals-bulk, 100 a request), CONTACTS (/import-contacts-bulk, 500), LEADS
+   (/create-lead, or /create-leads-bulk when several wait), CHANGES (one GET + PATCH at
+   a time: updates to known deals, UpdateDeal, RedactContact). Each queue is a sorted
+   set of due times, a sorted set of leases, and hashes of entries; every transition is
+   one Lua script.
+3. `jobs.flush_outbox(kind)` (RQ, queue `outbox`) drains a queue (`flush`): it takes a
+   request slot from the shared limiter first, then claims everything due up to the
+   cap, then sends one request. So while the CRM's budget is spent, entries pile up,
+   and the next free slot carries all of them: under a burst every request is full. A
+   part-full batch leaves once its oldest entry has waited `batch_linger_seconds`
+   (≤ 2 s), so a lone event still reaches the CRM within the linger.
+4. Flush jobs are requested when commands are added (one queued at a time per kind, a
+   flag with a TTL), fan out up to `crm_max_in_flight` under a backlog, and are
+   requested again by the pump thread of every worker process for whatever comes due
+   later (retries after backoff, leases of dead workers) (`scheduling`).
+
+Rate limit (`ratelimit`)
+------------------------
+One sliding-window log per API key in Redis (Lua, Redis TIME), the CRM's own algorithm,
+scored conservatively (in-flight requests count until their lease, finished ones from
+their completion), so we never send a request the CRM would refuse; at most
+`crm_max_in_flight` in flight, as leases that free themselves; a 429 pauses the key for
+every worker for its Retry-After. Keys are named by a hash of the API key.
+
+Effectively once
+----------------
+- Claims lock what they touch (the external id, the contact's email or phone, hashed)
+  for the lease, so no two requests race for one record; a claim whose worker died is
+  taken back when its lease expires (SIGKILL loses nothing). One request carries at
+  most one command per external id: the newest of those claimed.
+- RQ 3 moves the job of a dead worker to its failed registry (AbandonedJobError) once
+  the job's heartbeat expires, without retrying it; the pump requeues such
+  `process_delivery` jobs (they are idempotent). Nothing waits on a flush job.
+- Deals are created with a deterministic title and `skip_if_exists`; before sending,
+  each command's digest and version are noted in the id map (`idmap`). A row the CRM
+  reports as skipped is our own earlier attempt when every create sent since the state
+  was last known carried this same command (a 500 after commit, a timeout, a killed
+  worker: nothing more to do); otherwise it is PATCHed to this command, which is the
+  newest ever sent (older ones are skipped before sending).
+- `/create-lead` does not dedupe, so a lead is created only when the id map has no deal
+  for its external id, and one whose earlier attempt has no known outcome is first
+  searched for by `custom_fields->>external_id` (under the lock).
+- Every command carries the source's `updated_at`: a command identical to the last one
+  applied, or older than one applied or sent, for its external id is skipped without
+  a request. PATCHes read, merge custom_fields (and tags), write.
+
+Failures
+--------
+Transient (network, timeout, 5xx, 429, malformed 2xx): the batch goes back with
+exponential backoff (1 s, 2 s, 4 s … 30 s, Retry-After honoured) and is dead-lettered
+only after failing for `give_up_after`. Permanent (4xx): a batch is split into rows sent
+alone, so only the bad row is dead-lettered, with the CRM's text and the original
+command. Per-row errors of a bulk answer: transient ones retried alone, permanent ones
+dead-lettered. `adapter deadletter list|show|replay|drop`.
+
+Running: `adapter worker` (`runner.run_worker`), or `runner.start_worker_thread` inside
+another process. Status for `adapter status`: `status.read_status`.
+"""

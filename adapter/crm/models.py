@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -247,6 +248,9 @@ def decimal_text(value: Decimal) -> str:
 
 
 def _encode(value: Any) -> str:
+    if type(value) is str:
+        # what json.dumps(ensure_ascii=False) does for a str, without its per-call setup
+        return encode_basestring(value)
     if isinstance(value, BaseModel):
         return _encode(value.model_dump(exclude_none=True))
     if isinstance(value, Decimal):
@@ -259,7 +263,7 @@ def _encode(value: Any) -> str:
         return json.dumps(value.isoformat())
     if isinstance(value, Mapping):
         members = (
-            f"{json.dumps(str(key), ensure_ascii=False)}:{_encode(item)}"
+            f"{encode_basestring(str(key))}:{_encode(item)}"
             for key, item in value.items()
         )
         return "{" + ",".join(members) + "}"

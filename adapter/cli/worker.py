@@ -1,0 +1,44 @@
+"""`adapter worker`: deliver queued webhooks to the CRM."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Run a delivery worker: map queued deliveries and push them to the CRM."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit once the queues and the outbox are empty",
+    )
+    parser.add_argument(
+        "--queues",
+        nargs="+",
+        metavar="QUEUE",
+        help="RQ queues to work on (default: outbox deliveries)",
+    )
+    parser.add_argument(
+        "--with-scheduler",
+        action="store_true",
+        help="also run RQ's scheduler (for jobs enqueued with enqueue_in or Retry intervals)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from adapter.logs import configure_logging
+    from adapter.settings import load_settings
+    from workers.runner import run_worker
+
+    settings = load_settings()
+    # before RQ starts, so that its loggers use the redacting root handler
+    configure_logging(settings)
+    run_worker(
+        settings,
+        args.queues,
+        burst=args.burst,
+        with_scheduler=args.with_scheduler,
+        logging_level=settings.log_level.upper(),
+    )
+    return 0

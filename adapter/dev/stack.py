@@ -1,0 +1,110 @@
+"""Everything `adapter dev` runs, in one process: Redis, the CRM sandbox, a delivery
+worker and the web app. Started in that order, stopped in the reverse one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from adapter.app import create_app
+from adapter.dev.config import configured, dev_settings
+from adapter.dev.redis import Backend, RunningRedis, start_redis
+from adapter.dev.servers import ThreadedServer
+from adapter.settings import Settings
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sandbox_port: int = 8100
+    redis_backend: Backend = "auto"
+
+
+@dataclass(frozen=True)
+class Crm:
+    base_url: str
+    api_key: str
+    # the sandbox in this process, or a CRM named by CRM_BASE_URL
+    embedded: bool
+
+
+class DevStack:
+    """`start()` brings everything up (or nothing: a failure stops what started)."""
+
+    def __init__(self, base: Settings, options: DevOptions) -> None:
+        self.base = base
+        self.options = options
+        self._stops = ExitStack()
+        self._servers: list[ThreadedServer] = []
+        self._worker_alive: Callable[[], bool] = lambda: True
+        self.redis: RunningRedis | None = None
+        self.crm: Crm | None = None
+        self.settings: Settings | None = None
+        self.web_url = f"http://{options.host}:{options.port}"
+
+    def start(self) -> DevStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        redis_url = self.base.redis_url if configured(self.base, "redis_url") else None
+        self.redis = start_redis(redis_url, self.options.redis_backend)
+        self._stops.callback(self.redis.stop)
+
+        self.crm = self._start_crm()
+        self.settings = dev_settings(self.base, self.redis.url, self.crm.base_url, self.crm.api_key)
+
+        # the worker before the web app, so that the web app stops first
+        self._start_worker(self.settings)
+        web = ThreadedServer(
+            create_app(self.settings),
+            "web app",
+            self.options.host,
+            self.options.port,
+        )
+        self._serve(web)
+
+    def _start_crm(self) -> Crm:
+        if configured(self.base, "crm_base_url"):
+            key = self.base.crm_api_key.get_secret_value()
+            return Crm(self.base.crm_base_url, key, embedded=False)
+        from crm_sandbox.app import API_PREFIX
+        from crm_sandbox.app import create_app as create_sandbox
+        from crm_sandbox.sandbox import DEV_KEY
+
+        server = ThreadedServer(
+            create_sandbox(), "CRM sandbox", self.options.host, self.options.sandbox_port
+        )
+        self._serve(server)
+        return Crm(server.url + API_PREFIX, DEV_KEY, embedded=True)
+
+    def _serve(self, server: ThreadedServer) -> None:
+        server.start()
+        self._servers.append(server)
+        self._stops.callback(server.stop)
+
+    def _start_worker(self, settings: Settings) -> None:
+        from workers.runner import WorkerThread
+
+        worker = WorkerThread(settings).start()
+        self._worker_alive = worker._thread.is_alive
+        self._stops.callback(worker.stop)
+
+    def failed(self) -> str | None:
+        """The name of a part that stopped by itself, if any."""
+        for server in self._servers:
+            if not server.alive:
+                return server.name
+        if not self._worker_alive():
+            return "delivery worker"
+        return None
+
+    def stop(self) -> None:
+        """Stop what runs: web app first (no new deliveries), Redis last. Idempotent."""
+        self._stops.close()

@@ -1,0 +1,245 @@
+"""A claimed batch and what becomes of each of its entries.
+
+Handlers decide per entry: `done`, `follow_up` (acknowledged, and a next step queued
+under a derived id, so a replay after a crash queues it once), `transient` (back in
+the outbox after backoff; dead-lettered once its failures outlast the bound),
+`later` (back without counting as a failure), `alone` (back, to be sent in a request
+of its own) or `dead`. `settle()` writes all of it: follow-ups, dead letters, then
+the acknowledgements and requeues in one atomic step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from adapter import metrics
+from adapter.crm.errors import CrmError, TransientCrmError
+from workers.context import Context
+from workers.deadletters import command_letter
+from workers.outbox import Claim, Claimed, Entry, Settlement
+from workers.privacy import scrub
+from workers.status import record_crm_error
+
+log = logging.getLogger(__name__)
+
+# words of a per-row error that say the CRM, not the row, failed
+_TRANSIENT_WORDS = (
+    "internal",
+    "timeout",
+    "timed out",
+    "temporar",
+    "unavailable",
+    "try again",
+    "retry",
+    "deadlock",
+    "rate limit",
+    "too many",
+    "connection",
+    "overloaded",
+)
+
+
+def _utc(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def row_error_is_transient(text: str | None) -> bool:
+    lowered = (text or "").lower()
+    return any(word in lowered for word in _TRANSIENT_WORDS)
+
+
+@dataclass
+class _Letter:
+    entry_id: str
+    entry: Entry
+    error: str
+    status: int | None
+
+
+class Batch:
+    def __init__(self, ctx: Context, claim: Claim) -> None:
+        self.ctx = ctx
+        self.claim = claim
+        self.settlement = Settlement()
+        self._follow_ups: list[tuple[str, Entry]] = []
+        self._letters: list[_Letter] = []
+        self._decided: set[str] = set()
+        self._touched = time.monotonic()
+        self._live: list[Claimed] | None = None
+
+    def live(self) -> list[Claimed]:
+        """The claimed entries to work on, at most one per external id: the newest.
+
+        One request never carries two rows for one record: the CRM would apply them in
+        row order whatever their age, and a resend could not tell which row created the
+        record. The older commands are acknowledged as superseded. Vanished entries are
+        acknowledged too, and one whose workers kept dying is dead-lettered.
+        """
+        if self._live is not None:
+            return self._live
+        newest: dict[str, tuple[datetime, int, Claimed]] = {}
+        for position, claimed in enumerate(self.claim.entries):
+            if claimed.entry is None:
+                self.done(claimed)
+            elif claimed.reclaims > self.ctx.options.max_reclaims:
+                self.dead(claimed, f"workers died {claimed.reclaims} times while sending it")
+            else:
+                command = claimed.entry.command
+                key = (_utc(command.source_updated_at), position, claimed)
+                seen = newest.get(command.external_id)
+                if seen is None:
+                    newest[command.external_id] = key
+                    continue
+                older, newer = sorted([seen, key], key=lambda k: (k[0], k[1]))
+                self.done(older[2])
+                newest[command.external_id] = newer
+        self._live = [claimed for _, _, claimed in sorted(newest.values(), key=lambda k: k[1])]
+        return self._live
+
+    def pending(self) -> list[Claimed]:
+        return [c for c in self.claim.entries if c.id not in self._decided]
+
+    def keepalive(self) -> None:
+        """Renew the claim's lease (and its locks) if a third of it has passed."""
+        if time.monotonic() - self._touched >= self.ctx.options.lease / 3:
+            self.ctx.outbox.touch(self.claim, self.ctx.options.lease)
+            self._touched = time.monotonic()
+
+    def _decide(self, entry_id: str) -> None:
+        if entry_id in self._decided:
+            raise RuntimeError(f"outbox entry {entry_id} decided twice")
+        self._decided.add(entry_id)
+
+    # -- decisions ----------------------------------------------------------
+
+    def done(self, claimed: Claimed) -> None:
+        self._decide(claimed.id)
+        self.settlement.ack(claimed.id)
+
+    def follow_up(self, claimed: Claimed, entry: Entry) -> None:
+        self.done(claimed)
+        if entry.received_at is None and claimed.entry is not None:
+            # the next step of the same delivery: its latency still runs from the webhook
+            entry = entry.model_copy(update={"received_at": claimed.entry.received_at})
+        self._follow_ups.append((f"{claimed.id}.n", entry))
+
+    def later(self, claimed: Claimed, delay: float) -> None:
+        assert claimed.entry is not None
+        self._decide(claimed.id)
+        self.settlement.retry(claimed.id, delay, claimed.entry)
+
+    def alone(self, claimed: Claimed) -> None:
+        assert claimed.entry is not None
+        self._decide(claimed.id)
+        self.settlement.retry(claimed.id, 0.0, claimed.entry, alone=True)
+
+    def transient(
+        self,
+        claimed: Claimed,
+        error: CrmError | str,
+        *,
+        alone: bool = False,
+        give_up_after: float | None = None,
+    ) -> None:
+        """Retry after backoff; dead-letter once failures have lasted past the bound."""
+        entry = claimed.entry
+        assert entry is not None
+        now = time.time()
+        message = error.message if isinstance(error, CrmError) else error
+        status = error.status if isinstance(error, CrmError) else None
+        updated = entry.model_copy(
+            update={
+                "attempts": entry.attempts + 1,
+                "first_failure_at": entry.first_failure_at or now,
+                "last_error": message[:1000],
+            }
+        )
+        bound = self.ctx.options.give_up_after if give_up_after is None else give_up_after
+        if now - (updated.first_failure_at or now) >= bound:
+            self._decide(claimed.id)
+            self._letters.append(_Letter(claimed.id, updated, f"gave up: {message}", status))
+            self.settlement.ack(claimed.id)
+            return
+        retry_after = error.retry_after if isinstance(error, TransientCrmError) else None
+        delay = self.ctx.options.backoff.delay(updated.attempts, retry_after)
+        self._decide(claimed.id)
+        self.settlement.retry(claimed.id, delay, updated, alone=alone)
+
+    def dead(self, claimed: Claimed, error: CrmError | str) -> None:
+        message = error.message if isinstance(error, CrmError) else error
+        status = error.status if isinstance(error, CrmError) else None
+        entry = claimed.entry
+        self._decide(claimed.id)
+        if entry is not None:
+            self._letters.append(_Letter(claimed.id, entry, message, status))
+        self.settlement.ack(claimed.id)
+
+    # -- whole-request outcomes ---------------------------------------------
+
+    def request_failed(self, claimed: list[Claimed], error: CrmError) -> None:
+        """A whole request failed: transient → all back with backoff; permanent → each
+        row alone, to find the bad one (a lone row is dead-lettered)."""
+        record_crm_error(self.ctx.redis, error)
+        if isinstance(error, TransientCrmError):
+            for c in claimed:
+                self.transient(c, error)
+        elif len(claimed) > 1:
+            for c in claimed:
+                self.alone(c)
+        else:
+            for c in claimed:
+                self.dead(c, error)
+
+    def row_failed(self, claimed: Claimed, error: str | None) -> None:
+        text = error or "the CRM reported a failure without a reason"
+        record_crm_error(self.ctx.redis, text)
+        if row_error_is_transient(text):
+            self.transient(claimed, text, alone=True)
+        else:
+            self.dead(claimed, text)
+
+    # -- the end ------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Write every decision; undecided entries go back as transient failures."""
+        for claimed in self.pending():
+            if claimed.entry is None:
+                self.done(claimed)
+            else:
+                self.transient(claimed, "the worker stopped before deciding")
+        if self._follow_ups:
+            ids = [entry_id for entry_id, _ in self._follow_ups]
+            self.ctx.outbox.add([entry for _, entry in self._follow_ups], ids=ids)
+        for letter in self._letters:
+            self.ctx.deadletters.put(
+                command_letter(letter.entry_id, letter.entry, letter.error, letter.status)
+            )
+            log.warning(
+                "dead-lettered %s %s: %s",
+                letter.entry.command.kind,
+                letter.entry.command.external_id,
+                scrub(letter.error),
+            )
+        self.ctx.outbox.settle(self.claim, self.settlement)
+        self._count()
+
+    def _count(self) -> None:
+        """Metrics of the settled batch: entries by result, latency of the delivered."""
+        entries = {claimed.id: claimed.entry for claimed in self.claim.entries}
+        not_delivered = {letter.entry_id for letter in self._letters}
+        not_delivered.update(entry_id.removesuffix(".n") for entry_id, _ in self._follow_ups)
+        delivered = [i for i in self.settlement.acked if i not in not_delivered]
+        arrived = [e.received_at for i in delivered if (e := entries.get(i)) and e.received_at]
+        metrics.batch_settled(
+            self.claim.kind.value,
+            delivered=len(delivered),
+            follow_up=len(self._follow_ups),
+            retried=len(self.settlement.retried),
+            dead_lettered=len(self._letters),
+            arrived=arrived,
+        )

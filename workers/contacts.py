@@ -1,0 +1,72 @@
+"""CONTACTS: UpsertContact commands, up to 500 in an /import-contacts-bulk.
+
+The CRM matches each row on email, then phone, and merges into the contact it finds,
+so resending a row creates nothing new. An upsert older than the last one applied
+for its external id is skipped.
+"""
+
+from __future__ import annotations
+
+from adapter.crm.client import CrmClient
+from adapter.crm.commands import UpsertContact
+from adapter.crm.errors import CrmError
+from adapter.crm.models import BulkContactsRequest, ContactRowResult
+from workers.batch import Batch
+from workers.outbox import Claimed
+from workers.ratelimit import LimiterTimeout
+from workers.status import record_crm_success
+
+
+def send_contacts(batch: Batch, crm: CrmClient) -> None:
+    ctx = batch.ctx
+    live = batch.live()
+    commands = {c.id: _upsert(c) for c in live}
+    records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
+    to_send: list[tuple[Claimed, UpsertContact]] = []
+    for claimed in live:
+        command = commands[claimed.id]
+        if records[command.external_id].supersedes(command):
+            batch.done(claimed)
+        else:
+            to_send.append((claimed, command))
+    if not to_send:
+        return
+
+    ctx.idmap.note_attempts(
+        ((command, records[command.external_id]) for _, command in to_send), create=False
+    )
+    request = BulkContactsRequest(contacts=[command.contact for _, command in to_send])
+    try:
+        response = crm.import_contacts_bulk(request)
+    except LimiterTimeout as exc:
+        for claimed, _ in to_send:
+            batch.later(claimed, exc.wait)
+        return
+    except CrmError as exc:
+        batch.request_failed([claimed for claimed, _ in to_send], exc)
+        return
+    record_crm_success(ctx.redis)
+
+    rows: dict[int, ContactRowResult] = {row.index: row for row in response.results}
+    writes = ctx.idmap.writes()
+    for index, (claimed, command) in enumerate(to_send):
+        row = rows.get(index)
+        if row is None:
+            batch.transient(claimed, "the bulk answer has no row for this contact", alone=True)
+        elif not row.success or not row.contact_id:
+            batch.row_failed(claimed, row.error)
+        else:
+            writes.record(
+                command.external_id,
+                contact_id=row.contact_id,
+                applied=command,
+                previous=records[command.external_id],
+            )
+            batch.done(claimed)
+    writes.flush()
+
+
+def _upsert(claimed: Claimed) -> UpsertContact:
+    assert claimed.entry is not None
+    assert isinstance(claimed.entry.command, UpsertContact)
+    return claimed.entry.command

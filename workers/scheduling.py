@@ -1,0 +1,231 @@
+"""When flush jobs run: on every add, fanned out under a backlog, and on the pump's tick.
+
+`request_flush` enqueues `workers.jobs.flush_outbox(kind)` unless one is already
+queued (a flag with a short TTL, cleared when the job starts, so an add that races
+with a finishing flush still gets a flush of its own). A running flush registers in
+a sorted set with a lease, so a flush killed with its worker stops counting by itself.
+
+The pump runs in every worker process: each tick it records the worker's heartbeat
+and requests a flush for each kind that has entries due (retries whose backoff has
+passed, leases of dead workers that expired) but too few flushes running. Nothing
+waits on a particular job finishing, so a job lost with its worker costs only time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from workers.context import Context
+from workers.outbox import CAPS, Kind
+from workers.status import beat, gone
+
+log = logging.getLogger(__name__)
+
+FLUSH_FUNCTION = "workers.jobs.flush_outbox"
+QUEUED_TTL = 10.0
+
+# ARGV: limit (0: renew only), lease ms, token
+_REGISTER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[1] == '0' then
+  return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[3])
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+
+
+def _queued_key(kind: Kind) -> str:
+    return f"outbox:{kind.value}:flush-queued"
+
+
+def _runners_key(kind: Kind) -> str:
+    return f"outbox:{kind.value}:runners"
+
+
+def outbox_queue(ctx: Context) -> Queue:
+    return Queue(ctx.options.outbox_queue, connection=ctx.rq_redis, serializer=JSONSerializer)
+
+
+def request_flush(ctx: Context, kind: Kind) -> bool:
+    """Make sure a flush of `kind` is queued; False if one already was."""
+    if not ctx.redis.set(_queued_key(kind), "1", nx=True, px=int(QUEUED_TTL * 1000)):
+        return False
+    timeout = int(ctx.options.flush_budget + 3 * ctx.options.lease + 60)
+    outbox_queue(ctx).enqueue(
+        FLUSH_FUNCTION,
+        kind.value,
+        job_timeout=timeout,
+        result_ttl=0,
+        failure_ttl=24 * 3600,
+        description=f"flush {kind.value}",
+    )
+    return True
+
+
+def flush_started(ctx: Context, kind: Kind) -> None:
+    ctx.redis.delete(_queued_key(kind))
+
+
+def running_flushes(ctx: Context, kind: Kind) -> int:
+    key = _runners_key(kind)
+    now_ms = int(ctx.redis.time()[0]) * 1000
+    ctx.redis.zremrangebyscore(key, "-inf", now_ms)
+    return int(ctx.redis.zcard(key))
+
+
+class Runner:
+    """A running flush, counted while its lease is renewed (a killed one stops counting)."""
+
+    def __init__(self, ctx: Context, kind: Kind) -> None:
+        self.ctx = ctx
+        self.key = _runners_key(kind)
+        self.token = uuid.uuid4().hex
+        self.lease_ms = int(ctx.options.lease * 1000)
+        self._script = ctx.redis.register_script(_REGISTER)
+        self._renewed = 0.0
+
+    def register(self) -> bool:
+        limit = self.ctx.settings.crm_max_in_flight
+        self._renewed = time.monotonic()
+        return bool(self._script(keys=[self.key], args=[limit, self.lease_ms, self.token]))
+
+    def renew(self) -> None:
+        if time.monotonic() - self._renewed >= self.ctx.options.lease / 3:
+            self._renewed = time.monotonic()
+            self._script(keys=[self.key], args=[0, self.lease_ms, self.token])
+
+    def unregister(self) -> None:
+        self.ctx.redis.zrem(self.key, self.token)
+
+
+@contextmanager
+def running(ctx: Context, kind: Kind) -> Iterator[Runner | None]:
+    """Count this flush as running while inside; None if enough already run."""
+    runner = Runner(ctx, kind)
+    if not runner.register():
+        yield None
+        return
+    try:
+        yield runner
+    finally:
+        runner.unregister()
+
+
+def wanted_flushes(ctx: Context, kind: Kind) -> int:
+    """How many flushes of `kind` the backlog could keep busy right now."""
+    backlog = ctx.outbox.backlog(kind)
+    due = backlog.due + backlog.expired
+    if due == 0:
+        return 0
+    return min(ctx.settings.crm_max_in_flight, -(-due // CAPS[kind]))
+
+
+def fan_out(ctx: Context, kind: Kind) -> bool:
+    """Under a backlog, ask for one more flush to run beside this one."""
+    if wanted_flushes(ctx, kind) > running_flushes(ctx, kind):
+        return request_flush(ctx, kind)
+    return False
+
+
+def wake(ctx: Context) -> list[Kind]:
+    """Request a flush for every kind with work due and fewer flushes than it needs."""
+    if ctx.limiter.next_admit_in() > ctx.options.inline_wait:
+        # a flush now would only find the budget spent: ask again on a later tick
+        return []
+    woken = []
+    for kind in Kind:
+        if wanted_flushes(ctx, kind) > running_flushes(ctx, kind) and request_flush(ctx, kind):
+            woken.append(kind)
+    return woken
+
+
+DELIVERY_FUNCTION = "workers.jobs.process_delivery"
+RECOVERY_KEY = "outbox:recovery-lock"
+RECOVERY_EVERY = 30.0
+
+
+def recover_abandoned(ctx: Context) -> list[str]:
+    """Put the delivery jobs of dead workers back in their queue.
+
+    RQ 3 moves a job whose worker died to the failed registry (AbandonedJobError) once
+    its execution's heartbeat expires (the job's timeout + 60 s), and retries it only if
+    it was enqueued with retries. `process_delivery` is safe to run twice (its commands
+    are queued once per delivery id), so it is simply requeued. A flush job needs no
+    such care: the pump starts a new one, and the outbox takes its entries back.
+    """
+    if not ctx.redis.set(RECOVERY_KEY, "1", nx=True, ex=int(RECOVERY_EVERY)):
+        return []
+    queue = Queue(ctx.options.delivery_queue, connection=ctx.rq_redis, serializer=JSONSerializer)
+    queue.started_job_registry.cleanup()
+    failed = queue.failed_job_registry
+    requeued = []
+    for job_id in failed.get_job_ids():
+        try:
+            job = Job.fetch(job_id, connection=ctx.rq_redis, serializer=JSONSerializer)
+        except NoSuchJobError:
+            continue
+        result = job.latest_result()
+        if job.func_name != DELIVERY_FUNCTION or result is None:
+            continue
+        if "AbandonedJobError" in (result.exc_string or ""):
+            failed.requeue(job)
+            requeued.append(job.id)
+    if requeued:
+        log.warning("requeued %d delivery job(s) of dead workers", len(requeued))
+    return requeued
+
+
+class Pump:
+    """The tick of one worker process: heartbeat, `wake`, and now and then the recovery
+    of jobs abandoned by dead workers."""
+
+    def __init__(self, ctx: Context, name: str, queues: list[str], interval: float = 0.5) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.queues = queues
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> list[Kind]:
+        beat(self.ctx.redis, self.name, self.queues)
+        if self.ctx.options.delivery_queue in self.queues:
+            recover_abandoned(self.ctx)
+        return wake(self.ctx)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except redis.RedisError as exc:
+                log.warning("outbox pump: %s", exc)
+            if self._stop.wait(self.interval):
+                return
+
+    def start(self) -> Pump:
+        self._thread = threading.Thread(target=self._run, name="outbox-pump", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with suppress(redis.RedisError):
+            gone(self.ctx.redis, self.name)
