@@ -7,7 +7,9 @@ answers 2xx unless the delivery is in Redis (or deliberately dropped: ignored, s
 Extension points for operations: `create_app(..., routes=[...])` appends routes after
 the webhook ones (health, metrics), `on_outcome(source, topic, outcome)` is called once
 per request with the result (`queued`, `duplicate`, `ignored`, `spam` or an error kind),
-and `app.state.ingest.inbox` is the live Inbox (its `ping()` tells whether Redis answers).
+`on_delivery(delivery, outcome)` once per verified delivery (`queued`, `duplicate`,
+`ignored`), and `app.state.ingest.inbox` is the live Inbox (its `ping()` tells whether
+Redis answers).
 """
 
 from __future__ import annotations
@@ -42,11 +44,17 @@ log = logging.getLogger(__name__)
 
 # (source, topic, outcome): topic is "" until the delivery is verified and identified
 OutcomeHook = Callable[[str, str, str], None]
+# a verified delivery and its outcome
+DeliveryHook = Callable[[WebhookDelivery, str], None]
 # why a verified delivery is not handled, or None to queue it
 IgnorePredicate = Callable[[WebhookDelivery], str | None]
 
 
 def _no_hook(source: str, topic: str, outcome: str) -> None:
+    return None
+
+
+def _no_delivery_hook(delivery: WebhookDelivery, outcome: str) -> None:
     return None
 
 
@@ -57,6 +65,7 @@ class Ingest:
     settings: Settings
     ignore: IgnorePredicate
     on_outcome: OutcomeHook = _no_hook
+    on_delivery: DeliveryHook = _no_delivery_hook
     inbox: Inbox | None = field(default=None)
 
     def require_inbox(self) -> Inbox:
@@ -97,8 +106,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def _accept(ingest: Ingest, delivery: WebhookDelivery, queued_status: int = 202) -> Answer:
     reason = ingest.ignore(delivery)
     if reason is not None:
+        _report_delivery(ingest, delivery, "ignored")
         return Answer(200, {"status": "ignored", "reason": reason}, delivery.topic, "ignored")
     outcome = await ingest.require_inbox().put(delivery)
+    _report_delivery(ingest, delivery, outcome)
     status = queued_status if outcome == "queued" else 200
     return Answer(status, {"status": outcome}, delivery.topic, outcome)
 
@@ -170,6 +181,13 @@ def _report(ingest: Ingest, source: str, topic: str, outcome: str) -> None:
         log.exception("on_outcome hook failed")
 
 
+def _report_delivery(ingest: Ingest, delivery: WebhookDelivery, outcome: str) -> None:
+    try:
+        ingest.on_delivery(delivery, outcome)
+    except Exception:
+        log.exception("on_delivery hook failed")
+
+
 def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         ingest: Ingest = request.app.state.ingest
@@ -213,9 +231,11 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     on_outcome: OutcomeHook | None = None,
     ignore: IgnorePredicate | None = None,
+    on_delivery: DeliveryHook | None = None,
 ) -> Starlette:
     """The ASGI app. `routes` are added after the webhook routes; `ignore` replaces
-    `adapter.mapping.ignore_reason` (tests only); `on_outcome` sees every answer."""
+    `adapter.mapping.ignore_reason` (tests only); `on_outcome` sees every answer,
+    `on_delivery` every verified delivery."""
     for form in settings.forms.values():
         forms.check_auth(form.auth)
 
@@ -226,6 +246,7 @@ def create_app(
         settings=settings,
         ignore=ignore or ignore_by_mapping,
         on_outcome=on_outcome or _no_hook,
+        on_delivery=on_delivery or _no_delivery_hook,
     )
 
     @asynccontextmanager

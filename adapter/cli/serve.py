@@ -1,4 +1,4 @@
-"""`adapter serve`: the webhook endpoints under uvicorn."""
+"""`adapter serve`: the webhook and operations endpoints under uvicorn."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import sys
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from adapter.app import create_app
+from adapter.logs import configure_logging
+from adapter.ops import create_served_app
 from adapter.settings import CONFIG_ENV, load_settings
 
-HELP = "Serve the webhook endpoints (settings from the environment and ADAPTER_CONFIG)."
+HELP = "Serve the webhooks plus /healthz, /readyz, /metrics and /status."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def app_from_environment() -> Starlette:
-    """The uvicorn factory: each worker process loads the settings itself."""
-    return create_app(load_settings())
+    """The uvicorn factory: each worker process loads the settings (and sets up its logs)."""
+    settings = load_settings()
+    configure_logging(settings)
+    return create_served_app(settings)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         # fail here, once and readably, rather than in every worker
         settings = load_settings()
-        create_app(settings)
+        create_served_app(settings)
+        configure_logging(settings)
     except ValidationError as exc:
         print(f"adapter serve: invalid settings: {_describe(exc)}", file=sys.stderr)
         return 2
@@ -63,5 +67,7 @@ def run(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),
+        # uvicorn's loggers propagate to the redacting root handler
+        log_config=None,
     )
     return 0

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from adapter.app import create_app
 from adapter.dev.config import configured, dev_settings
 from adapter.dev.redis import Backend, RunningRedis, start_redis
 from adapter.dev.servers import ThreadedServer
+from adapter.ops import create_served_app
 from adapter.settings import Settings
 
 
@@ -63,7 +63,7 @@ class DevStack:
         # the worker before the web app, so that the web app stops first
         self._start_worker(self.settings)
         web = ThreadedServer(
-            create_app(self.settings),
+            create_served_app(self.settings),
             "web app",
             self.options.host,
             self.options.port,

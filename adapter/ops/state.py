@@ -1,0 +1,171 @@
+"""What is going on right now, read from Redis: queues, outbox, dead letters, limits.
+
+The one read side behind `adapter status`, `/status` and the gauges of `/metrics`.
+Worker heartbeats and the last CRM error come from `workers.status`, the outbox from
+`workers.outbox`, the rate-limit state from `workers.ratelimit`: nothing here writes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from adapter.settings import Settings
+from workers import status
+from workers.context import DELIVERY_QUEUE, OUTBOX_QUEUE
+from workers.deadletters import DeadLetters
+from workers.outbox import Kind, Outbox, _keys
+from workers.ratelimit import WINDOW_SECONDS, RateLimiter
+
+REGISTRIES = ("started", "failed", "deferred", "scheduled")
+
+
+@dataclass(frozen=True)
+class QueueState:
+    name: str
+    queued: int
+    started: int
+    failed: int
+    deferred: int
+    scheduled: int
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    kind: str
+    total: int  # waiting or leased
+    due: int  # may be sent now
+    leased: int  # claimed by a flush
+    oldest_due_seconds: float  # how long the oldest due entry has waited for a slot
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    per_minute: int
+    window_requests: int  # admitted in the last window (in flight included)
+    in_flight: int
+    max_in_flight: int
+    paused_for: float  # seconds left of a 429's pause
+    next_admit_in: float  # seconds until the window admits again (0: now)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: float
+    queues: list[QueueState]
+    outbox: list[OutboxState]
+    dead_letters: int
+    rate_limit: RateLimitState
+    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_crm_error: dict[str, Any] | None = None
+    last_crm_success: float | None = None
+
+    @property
+    def failed_jobs(self) -> int:
+        return sum(q.failed for q in self.queues)
+
+    @property
+    def outbox_total(self) -> int:
+        return sum(o.total for o in self.outbox)
+
+    def as_dict(self) -> dict[str, Any]:
+        found = asdict(self)
+        found["failed_jobs"] = self.failed_jobs
+        found["outbox_total"] = self.outbox_total
+        return found
+
+
+class Reader:
+    """Reads with two clients: text for our keys, bytes for RQ's (as workers do)."""
+
+    def __init__(self, settings: Settings, text: redis.Redis, raw: redis.Redis) -> None:
+        self.settings = settings
+        self.text = text
+        self.raw = raw
+        self.outbox = Outbox(text)
+        self.deadletters = DeadLetters(text)
+        self.limiter = RateLimiter(
+            text,
+            settings.crm_api_key.get_secret_value(),
+            per_minute=settings.crm_rate_limit_per_minute,
+            max_in_flight=settings.crm_max_in_flight,
+        )
+
+    @classmethod
+    def connect(cls, settings: Settings, timeout: float = 5.0) -> Reader:
+        options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": timeout}
+        text = redis.Redis.from_url(settings.redis_url, decode_responses=True, **options)
+        raw = redis.Redis.from_url(settings.redis_url, **options)
+        return cls(settings, text, raw)
+
+    def close(self) -> None:
+        self.text.close()
+        self.raw.close()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.text.ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    def queues(self) -> list[QueueState]:
+        names = {DELIVERY_QUEUE, OUTBOX_QUEUE}
+        names.update(q.name for q in Queue.all(connection=self.raw, serializer=JSONSerializer))
+        found = []
+        for name in sorted(names):
+            queue = Queue(name, connection=self.raw, serializer=JSONSerializer)
+            counts = {
+                registry: getattr(queue, f"{registry}_job_registry").get_job_count(cleanup=False)
+                for registry in REGISTRIES
+            }
+            found.append(QueueState(name, queue.count, **counts))
+        return found
+
+    def outbox_states(self) -> list[OutboxState]:
+        now_ms = self._now_ms()
+        found = []
+        for kind in Kind:
+            backlog = self.outbox.backlog(kind)
+            ready_key, leased_key = _keys(kind)[:2]
+            oldest = self.text.zrange(ready_key, 0, 0, withscores=True)
+            waited = max(0.0, (now_ms - float(oldest[0][1])) / 1000) if oldest else 0.0
+            leased = int(self.text.zcard(leased_key))
+            found.append(OutboxState(kind.value, backlog.total, backlog.due, leased, waited))
+        return found
+
+    def rate_limit(self) -> RateLimitState:
+        window_ms = int(WINDOW_SECONDS * 1000)
+        since = self._now_ms() - window_ms
+        admitted = int(self.text.zcount(self.limiter.keys[0], f"({since}", "+inf"))
+        return RateLimitState(
+            per_minute=self.limiter.per_minute,
+            window_requests=admitted,
+            in_flight=self.limiter.in_flight(),
+            max_in_flight=self.limiter.max_in_flight,
+            paused_for=self.limiter.paused_for(),
+            next_admit_in=self.limiter.next_admit_in(),
+        )
+
+    def snapshot(self) -> Snapshot:
+        """Everything at once; raises redis errors (the caller says Redis is down)."""
+        found = status.read_status(self.text)
+        return Snapshot(
+            taken_at=time.time(),
+            queues=self.queues(),
+            outbox=self.outbox_states(),
+            dead_letters=self.deadletters.count(),
+            rate_limit=self.rate_limit(),
+            workers=found["workers"],
+            last_crm_error=found["last_crm_error"],
+            last_crm_success=found["last_crm_success"],
+        )
+
+    def _now_ms(self) -> int:
+        # Redis's clock: the outbox and the limiter score by it, not by ours
+        seconds, micros = self.text.time()
+        return int(seconds) * 1000 + int(micros) // 1000

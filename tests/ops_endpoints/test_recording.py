@@ -1,0 +1,154 @@
+"""`adapter.metrics`: bounded labels, counts kept in Redis, cumulative histograms."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from redis.asyncio import Redis as AsyncRedis
+
+from adapter import metrics
+from adapter.webhook import WebhookDelivery
+from tests.support.processes import free_port
+
+
+@pytest.fixture
+def bound(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url, decode_responses=True)
+    metrics.bind(connection)
+    yield connection
+    metrics.bind(None)
+    connection.close()
+
+
+def flush(recorder: metrics.WebRecorder, url: str) -> None:
+    async def main() -> None:
+        client = AsyncRedis.from_url(url)
+        try:
+            await recorder.flush(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("source", "topic", "forms", "label"),
+    [
+        ("shopify", "orders/create", (), "orders/create"),
+        ("shopify", "customers/redact", (), "customers/redact"),
+        ("shopify", "themes/publish", (), "other"),
+        ("shopify", "", (), "other"),
+        ("stripe", "invoice.paid", (), "invoice.paid"),
+        ("stripe", "orders/create", (), "other"),
+        ("form", "contact", ("contact",), "contact"),
+        ("form", "made-up-form", ("contact",), "other"),
+        ("unknown", "anything", (), "other"),
+    ],
+)
+def test_topic_labels_come_from_fixed_sets(
+    source: str, topic: str, forms: tuple[str, ...], label: str
+) -> None:
+    assert metrics.topic_label(source, topic, forms) == label
+
+
+def test_crm_endpoints_are_labelled_without_their_query() -> None:
+    assert metrics.crm_endpoint("get", "rest-api-proxy/deals?id=eq.1") == (
+        "GET rest-api-proxy/deals"
+    )
+    assert metrics.crm_endpoint("POST", "/somewhere/else") == "POST other"
+    assert metrics.status_label(None) == "error"
+    assert metrics.status_label(999) == "other"
+
+
+def test_web_recorder_counts_answers_in_redis(redis_url: str, text_redis: redis.Redis) -> None:
+    recorder = metrics.WebRecorder(forms=["contact"])
+    for _ in range(3):
+        recorder.on_outcome("shopify", "orders/create", "queued")
+    recorder.on_outcome("form", "contact", "spam")
+    recorder.on_outcome("paypal", "x", "who-knows")
+    flush(recorder, redis_url)
+    assert metrics.read_counter(text_redis, metrics.DELIVERIES) == {
+        ("shopify", "orders/create", "queued"): 3,
+        ("form", "contact", "spam"): 1,
+        ("other", "other", "other"): 1,
+    }
+
+
+def test_counts_survive_a_flush_redis_did_not_take(redis_url: str, text_redis: redis.Redis) -> None:
+    recorder = metrics.WebRecorder()
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    for _ in range(2):
+        recorder.on_outcome("stripe", "invoice.paid", "queued")
+        flush(recorder, nowhere)
+    recorder.on_outcome("stripe", "invoice.paid", "queued")
+    flush(recorder, redis_url)
+    assert metrics.read_counter(text_redis, metrics.DELIVERIES) == {
+        ("stripe", "invoice.paid", "queued"): 3
+    }
+
+
+def test_histograms_read_back_cumulative(redis_url: str, text_redis: redis.Redis) -> None:
+    recorder = metrics.WebRecorder()
+    for seconds in (0.001, 0.005, 0.02, 7.0):
+        recorder.acked("shopify", seconds)
+    flush(recorder, redis_url)
+    found = metrics.read_histogram(text_redis, metrics.ACK_SECONDS)[("shopify",)]
+    buckets = dict(found.buckets)
+    assert (buckets["0.005"], buckets["0.025"], buckets["5.0"], buckets["+Inf"]) == (2, 3, 3, 4)
+    assert found.count == 4
+    assert found.sum == pytest.approx(7.026)
+
+
+def test_recent_deliveries_keep_the_newest_fifty_newest_first(
+    redis_url: str, text_redis: redis.Redis
+) -> None:
+    recorder = metrics.WebRecorder()
+    start = datetime(2026, 11, 28, tzinfo=UTC)
+    for n in range(60):
+        delivery = WebhookDelivery(
+            source="stripe",
+            topic="invoice.paid",
+            delivery_id=f"evt_{n}",
+            received_at=start + timedelta(seconds=n),
+            headers={},
+            payload={"customer_email": "ada@example.com"},
+        )
+        recorder.on_delivery(delivery, "queued")
+    flush(recorder, redis_url)
+    recent = metrics.read_recent(text_redis)
+    assert [r.id for r in recent] == [f"evt_{n}" for n in range(59, 9, -1)]
+    assert "ada@example.com" not in str(text_redis.lrange(metrics.RECENT_KEY, 0, -1))
+
+
+def test_worker_side_recording_does_nothing_unbound(text_redis: redis.Redis) -> None:
+    metrics.bind(None)
+    metrics.crm_request("POST", "create-lead", 201, 0.3)
+    assert metrics.read_counter(text_redis, metrics.CRM_REQUESTS) == {}
+
+
+def test_worker_side_recording_writes_at_once(bound: redis.Redis) -> None:
+    metrics.crm_request("POST", "create-lead", None, 10.0)
+    arrived = [datetime.now(UTC) - timedelta(seconds=3)]
+    metrics.batch_settled(
+        "leads", delivered=1, follow_up=0, retried=2, dead_lettered=0, arrived=arrived
+    )
+    assert metrics.read_counter(bound, metrics.CRM_REQUESTS) == {("POST create-lead", "error"): 1}
+    assert metrics.read_counter(bound, metrics.ROWS) == {
+        ("leads", "delivered"): 1,
+        ("leads", "retried"): 2,
+    }
+    latency = metrics.read_histogram(bound, metrics.DELIVERY_SECONDS)[("leads",)]
+    assert dict(latency.buckets)["2.0"] == 0
+    assert dict(latency.buckets)["5.0"] == 1
+
+
+def test_worker_side_recording_shrugs_off_a_redis_outage() -> None:
+    metrics.bind(redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0"))
+    try:
+        metrics.dead_lettered("command")
+    finally:
+        metrics.bind(None)
