@@ -9,6 +9,7 @@ import sys
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from adapter.cli.config import load_settings_or_exit
 from adapter.logs import configure_logging
 from adapter.ops import create_served_app
 from adapter.settings import CONFIG_ENV, load_settings
@@ -47,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("adapter serve: --workers must be at least 1", file=sys.stderr)
         return 2
+    # fail here, once and readably (each bad setting named), rather than in every worker
+    settings = load_settings_or_exit(args.config)
     try:
-        # fail here, once and readably, rather than in every worker
-        settings = load_settings()
         create_served_app(settings)
         configure_logging(settings)
     except ValidationError as exc:

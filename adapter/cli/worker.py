@@ -27,11 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from adapter.cli.config import load_settings_or_exit
     from adapter.logs import configure_logging
-    from adapter.settings import load_settings
     from workers.runner import run_worker
 
-    settings = load_settings()
+    settings = load_settings_or_exit()
     # before RQ starts, so that its loggers use the redacting root handler
     configure_logging(settings)
     run_worker(

@@ -78,7 +78,8 @@ def test_serve_refuses_invalid_settings_without_echoing_secrets(
         check=False,
     )
     assert result.returncode == 2
-    assert "invalid settings" in result.stderr
+    assert "invalid configuration" in result.stderr
+    assert "forms" in result.stderr
     assert "topsecret" not in result.stderr + result.stdout
 
 

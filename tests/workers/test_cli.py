@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ import pytest
 import redis
 
 from adapter.cli import main
+from tests.support.processes import adapter_command
 from tests.workers.commands import upsert_deal
 from workers.deadletters import DeadLetters, command_letter
 from workers.outbox import Entry, Kind, Outbox
@@ -63,3 +65,16 @@ def test_workers_never_import_the_web_app() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_worker_refuses_an_invalid_setting_naming_it() -> None:
+    result = subprocess.run(
+        adapter_command("worker", "--burst"),
+        env={**os.environ, "CRM_RATE_LIMIT_PER_MINUTE": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "CRM_RATE_LIMIT_PER_MINUTE" in result.stderr
