@@ -103,12 +103,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _accept(ingest: Ingest, delivery: WebhookDelivery, queued_status: int = 202) -> Answer:
+async def _accept(
+    ingest: Ingest, delivery: WebhookDelivery, queued_status: int = 202, body: bytes | None = None
+) -> Answer:
+    """`body`: the JSON text the payload was parsed from, which the job then quotes."""
     reason = ingest.ignore(delivery)
     if reason is not None:
         _report_delivery(ingest, delivery, "ignored")
         return Answer(200, {"status": "ignored", "reason": reason}, delivery.topic, "ignored")
-    outcome = await ingest.require_inbox().put(delivery)
+    outcome = await ingest.require_inbox().put(delivery, payload_json=body)
     _report_delivery(ingest, delivery, outcome)
     status = queued_status if outcome == "queued" else 200
     return Answer(status, {"status": outcome}, delivery.topic, outcome)
@@ -136,7 +139,7 @@ async def _shopify(request: Request, ingest: Ingest) -> Answer:
     payload = parse_json_object(body)
     delivery = shopify.identify(body, payload, headers, _now())
     privacy = delivery.topic in shopify.PRIVACY_TOPICS
-    return await _accept(ingest, delivery, queued_status=200 if privacy else 202)
+    return await _accept(ingest, delivery, queued_status=200 if privacy else 202, body=body)
 
 
 async def _stripe(request: Request, ingest: Ingest) -> Answer:
@@ -147,7 +150,7 @@ async def _stripe(request: Request, ingest: Ingest) -> Answer:
     stripe.verify(body, headers, keys, settings.stripe_tolerance_seconds)
     payload = parse_json_object(body)
     delivery = stripe.identify(body, payload, headers, _now())
-    return await _accept(ingest, delivery)
+    return await _accept(ingest, delivery, body=body)
 
 
 async def _form(request: Request, ingest: Ingest) -> Answer:
