@@ -1,8 +1,9 @@
 """The benchmark's server: the real app plus a bare endpoint that only verifies the HMAC.
 
-Both are served by the same uvicorn process, so the ratio of their throughputs is
-what verification-only costs against the whole ingestion path (parse, identify,
-dedupe, durable enqueue).
+Both are served by the same uvicorn process, as `adapter serve` builds it (request-id
+middleware, metrics hooks and all), so the ratio of their throughputs is what
+verification-only costs against the whole ingestion path (parse, identify, dedupe,
+durable enqueue).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapter.app import create_app
+from adapter.ops import create_served_app
 from adapter.settings import load_settings
 from adapter.sources import shopify
 from adapter.sources.errors import VerificationError
@@ -32,4 +33,4 @@ def create() -> Starlette:
             return JSONResponse({"error": exc.reason}, status_code=401)
         return JSONResponse({"status": "queued"}, status_code=202)
 
-    return create_app(settings, routes=[Route(BARE_PATH, bare, methods=["POST"])])
+    return create_served_app(settings, routes=[Route(BARE_PATH, bare, methods=["POST"])])
