@@ -45,7 +45,9 @@ _EMAIL = re.compile(
     r"(?<![\w.+-])([\w.+-]+)(?:@|%40)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)\.([A-Za-z]{2,})\b"
 )
 # International numbers may be grouped ("+20 101 717 7777"); bare runs must be 8-15 digits.
-_PHONE = re.compile(r"(?<![\w+.])(?:\+\d(?:[ .-]?\d){7,14}|\d{8,15})(?!\w|\.\d)")
+# A URL-encoded "+" (%2B, as in access-log paths and query strings) starts one too.
+_PHONE = re.compile(r"(?<![\w+.])(?:(?:\+|%2[Bb])\d(?:[ .-]?\d){7,14}|\d{8,15})(?!\w|\.\d)")
+_ENCODED_PLUS = "%2B"
 _MASK = "***"
 
 # LogRecord attributes that are not caller-supplied `extra` fields.
@@ -61,8 +63,13 @@ def _mask_email(match: re.Match[str]) -> str:
 
 
 def _mask_phone(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    plus = "+" if match.group(0).startswith("+") else ""
+    text = match.group(0)
+    plus = ""
+    if text.startswith("+"):
+        plus = "+"
+    elif text[:3].upper() == _ENCODED_PLUS:
+        plus, text = _ENCODED_PLUS, text[3:]
+    digits = re.sub(r"\D", "", text)
     return f"{plus}{digits[:2]}******{digits[-2:]}"
 
 

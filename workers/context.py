@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from adapter import metrics
 from adapter.crm.client import Backoff, CrmClient
@@ -24,6 +27,20 @@ OUTBOX_QUEUE = "outbox"
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value else default
+
+
+def connect(url: str, **options: Any) -> redis.Redis:
+    """A client that waits out a short Redis outage (a restart, a failover: ~10 s).
+
+    Without retries every command failed at once, in our code and in RQ's bookkeeping
+    around a job alike: the worker quit, and a delivery job it was finishing stayed
+    "started" until RQ declared it abandoned, 240 s later (or, failed on the error,
+    was never run again)."""
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=14)
+    client: redis.Redis = redis.Redis.from_url(
+        url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError], **options
+    )
+    return client
 
 
 @dataclass(frozen=True)
@@ -78,8 +95,8 @@ class Context:
         self.settings = settings
         self.options = options or Options.from_settings(settings)
         # our keys are text; RQ wants a client that returns bytes
-        self.redis: redis.Redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-        self.rq_redis: redis.Redis = redis.Redis.from_url(settings.redis_url)
+        self.redis: redis.Redis = connect(settings.redis_url, decode_responses=True)
+        self.rq_redis: redis.Redis = connect(settings.redis_url)
         api_key = settings.crm_api_key.get_secret_value()
         self.limiter = RateLimiter(
             self.redis,

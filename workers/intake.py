@@ -66,12 +66,19 @@ def accept_delivery(ctx: Context, raw: dict[str, Any]) -> Outcome:
         ctx,
         commands,
         origin=delivery.delivery_id,
-        once_key=ACCEPTED_PREFIX + delivery.delivery_id,
+        once_key=accepted_key(delivery),
         received_at=delivery.received_at,
     )
     if queued is None:
         return Outcome(len(commands), duplicate=True)
     return Outcome(len(commands), queued)
+
+
+def accepted_key(delivery: WebhookDelivery) -> str:
+    """The delivery's marker, scoped like ingestion's dedupe key: one id can come from
+    two sources, shops or forms (two forms sent the same body: the same body hash)."""
+    scope = delivery.shop_domain or delivery.form_id or "-"
+    return f"{ACCEPTED_PREFIX}{delivery.source}:{scope}:{delivery.delivery_id}"
 
 
 def queue_commands(

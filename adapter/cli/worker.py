@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--queues",
         nargs="+",
         metavar="QUEUE",
-        help="RQ queues to work on (default: outbox deliveries)",
+        help="RQ queues to work on (default: deliveries outbox)",
     )
     parser.add_argument(
         "--with-scheduler",

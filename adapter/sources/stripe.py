@@ -70,6 +70,14 @@ def verify(
         raise StaleTimestamp("signature timestamp is outside the tolerance window")
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def identify(
     body: bytes, payload: dict[str, Any], headers: Mapping[str, str], received_at: datetime
 ) -> WebhookDelivery:
@@ -78,6 +86,9 @@ def identify(
     event_type = payload.get("type")
     if not isinstance(event_id, str) or not event_id:
         raise InvalidPayload("event has no id")
+    if not _is_text(event_id):
+        # a lone surrogate (from a JSON "\ud800" escape) cannot be keyed or stored in Redis
+        raise InvalidPayload("event id is not valid text")
     if not isinstance(event_type, str) or not event_type:
         raise InvalidPayload("event has no type")
     return WebhookDelivery(
