@@ -15,11 +15,14 @@ Embedded means, in order of preference:
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -77,6 +80,15 @@ def wait_for_ping(url: str, timeout: float, alive: threading.Event | None = None
         client.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when `adapter dev` dies, even by SIGKILL, so an
+    embedded redis-server is never left behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class RedisServerProcess:
     """`redis-server` as a child: no persistence, loopback only, gone when stopped."""
 
@@ -96,7 +108,11 @@ class RedisServerProcess:
         log = open(Path(self._dir.name) / "redis.log", "wb")  # noqa: SIM115
         # its own process group: Ctrl-C in the terminal reaches us, and we stop it last
         self._proc = subprocess.Popen(  # noqa: S603 - our own argv, no shell
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self.url = f"redis://127.0.0.1:{port}/0"
