@@ -185,7 +185,7 @@ def _baseline(redis_url: str, sandbox: str, events: int, rate_limit: int) -> dic
 def extrapolate(measured: dict[str, Any], orders: int, rate_limit: int) -> float:
     """Seconds for `orders` single requests under a sliding window of `rate_limit`/60 s:
     the first window's worth at the measured pace, then `rate_limit` a minute."""
-    pace = measured["seconds"] / measured["events"]
+    pace = float(measured["seconds"]) / float(measured["events"])
     first = min(orders, rate_limit)
     rest = orders - first
     return max(first * pace, 0.0) + 60.0 * rest / rate_limit
