@@ -20,7 +20,7 @@ from workers.status import record_crm_success
 def send_contacts(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
     live = batch.live()
-    commands = {c.id: _upsert(c) for c in live}
+    commands = {c.id: c.command_as(UpsertContact) for c in live}
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
     to_send: list[tuple[Claimed, UpsertContact]] = []
     for claimed in live:
@@ -65,8 +65,3 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
             batch.done(claimed)
     writes.flush()
 
-
-def _upsert(claimed: Claimed) -> UpsertContact:
-    assert claimed.entry is not None
-    assert isinstance(claimed.entry.command, UpsertContact)
-    return claimed.entry.command

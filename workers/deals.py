@@ -43,7 +43,7 @@ def bulk_row(command: UpsertDeal) -> BulkDeal:
 def send_deals(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
     live = batch.live()
-    commands = {c.id: _upsert(c) for c in live}
+    commands = {c.id: c.command_as(UpsertDeal) for c in live}
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
     to_send: list[tuple[Claimed, UpsertDeal, Record]] = []
     for claimed in live:
@@ -104,11 +104,6 @@ def send_deals(batch: Batch, crm: CrmClient) -> None:
             batch.done(claimed)
     writes.flush()
 
-
-def _upsert(claimed: Claimed) -> UpsertDeal:
-    assert claimed.entry is not None
-    assert isinstance(claimed.entry.command, UpsertDeal)
-    return claimed.entry.command
 
 
 def _rows_by_index(results: list[DealRowResult]) -> dict[int, DealRowResult]:

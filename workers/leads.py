@@ -30,7 +30,7 @@ def lead_body(command: CreateLead) -> Lead:
 def send_leads(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
     live = batch.live()
-    commands = {c.id: _lead(c) for c in live}
+    commands = {c.id: c.command_as(CreateLead) for c in live}
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
     to_send: list[tuple[Claimed, CreateLead]] = []
     for claimed in live:
@@ -99,8 +99,3 @@ def send_leads(batch: Batch, crm: CrmClient) -> None:
             batch.done(claimed)
     writes.flush()
 
-
-def _lead(claimed: Claimed) -> CreateLead:
-    assert claimed.entry is not None
-    assert isinstance(claimed.entry.command, CreateLead)
-    return claimed.entry.command

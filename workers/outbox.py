@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from pydantic import BaseModel, ConfigDict
@@ -124,12 +124,22 @@ def lock_keys(command: AnyCommand) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+_C = TypeVar("_C")
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: str
     entry: Entry | None  # None: the entry vanished (acknowledged by an earlier holder)
     reclaims: int
     lock_keys: list[str]
+
+    def command_as(self, kind: type[_C]) -> _C:
+        """The claimed command, which a sender of one kind knows to be of its type."""
+        command = self.entry.command if self.entry is not None else None
+        if not isinstance(command, kind):
+            raise TypeError(f"outbox entry {self.id} holds {type(command).__name__}")
+        return command
 
 
 @dataclass

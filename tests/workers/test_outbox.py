@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import pytest
 import redis
 
+from adapter.crm.commands import ForgetShop, UpsertContact
 from tests.support.waiting import wait_until
 from tests.workers.commands import upsert_deal
-from workers.outbox import Claim, Entry, Kind, Outbox, Settlement, Wait
+from workers.outbox import Claim, Claimed, Entry, Kind, Outbox, Settlement, Wait
 
 LEASE = 30.0
 
@@ -178,3 +180,15 @@ def test_lock_keys_never_hold_personal_data(connection: redis.Redis) -> None:
         for key in connection.keys("outbox:*lock*")
     )
     assert "buyer1@example.com" not in dump
+
+
+def test_claimed_command_as_refuses_a_command_of_another_kind() -> None:
+    claimed = Claimed(
+        id="1",
+        entry=Entry(command=ForgetShop(external_id="x", shop_domain="s.myshopify.com")),
+        reclaims=0,
+        lock_keys=[],
+    )
+    assert claimed.command_as(ForgetShop).shop_domain == "s.myshopify.com"
+    with pytest.raises(TypeError):
+        claimed.command_as(UpsertContact)
