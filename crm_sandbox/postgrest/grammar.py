@@ -160,7 +160,9 @@ def parse_in_list(value: str, i: int) -> tuple[str, ...]:
         i += 1  # the comma
 
 
-def read_quoted(text: str, i: int) -> tuple[str, int]:
+def scan_quoted(text: str, i: int) -> tuple[str, int] | None:
+    """The double-quoted string opening at `text[i]` (backslash escapes) and the index
+    after its closing quote; None when the text ends before the closing quote."""
     out: list[str] = []
     i += 1
     while i < len(text):
@@ -173,7 +175,14 @@ def read_quoted(text: str, i: int) -> tuple[str, int]:
         else:
             out.append(c)
             i += 1
-    raise parse_error("filter", text, i + 1, 'unexpected end of input expecting "\\""')
+    return None
+
+
+def read_quoted(text: str, i: int) -> tuple[str, int]:
+    scanned = scan_quoted(text, i)
+    if scanned is None:
+        raise parse_error("filter", text, len(text) + 1, 'unexpected end of input expecting "\\""')
+    return scanned
 
 
 def split_top_level(text: str) -> list[str]:

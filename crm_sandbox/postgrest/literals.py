@@ -8,6 +8,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from crm_sandbox.errors import PostgrestError, invalid_input
+from crm_sandbox.postgrest.grammar import scan_quoted
 
 _NUMERIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 _TRUE = frozenset({"t", "true", "y", "yes", "on", "1"})
@@ -102,19 +103,10 @@ def read_array(text: str) -> list[str | None]:
 
 
 def _quoted_element(text: str, i: int) -> tuple[str, int]:
-    out: list[str] = []
-    i += 1
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            out.append(text[i + 1])
-            i += 2
-        elif c == '"':
-            return "".join(out), i + 1
-        else:
-            out.append(c)
-            i += 1
-    raise _malformed(text, "Unexpected end of input.")
+    scanned = scan_quoted(text, i)
+    if scanned is None:
+        raise _malformed(text, "Unexpected end of input.")
+    return scanned
 
 
 def _after_brace(text: str, i: int, items: list[str | None]) -> list[str | None]:
