@@ -76,8 +76,9 @@ def _salla(
         payload = samples.load_sample("salla", topic)
     if topic:
         payload["event"] = topic
-    # Salla's delivery id is the body's hash: a fresh time makes every send a new one
     payload["created_at"] = time.strftime("%a %b %d %Y %H:%M:%S GMT+0000", time.gmtime())
+    # Salla's delivery id is the body's hash: a field of our own makes each send a new one
+    payload["send_test_id"] = uuid.uuid4().hex
     body = _encode(payload)
     if secret is not None:
         return "/webhooks/salla", signing.salla_signature_headers(body, secret), body

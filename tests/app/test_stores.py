@@ -20,6 +20,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from adapter import samples, signing
+from adapter.cli import main
 from adapter.inbox import QUEUE_NAME
 from tests.app.conftest import ROOT
 from tests.support.processes import Process, free_port
@@ -333,3 +334,69 @@ def test_paymob_same_callback_twice_is_duplicate_but_a_new_state_is_not(
 
 def test_paymob_redirect_callback_get_is_not_served(http: httpx.Client) -> None:
     assert http.get("/webhooks/paymob/4097558", params={"hmac": "0" * 128}).status_code == 405
+
+
+# --- adapter send-test, verified by the real app --------------------------------
+
+
+@pytest.fixture
+def send_test_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADAPTER_CONFIG", "")
+    monkeypatch.setenv("WOOCOMMERCE_WEBHOOK_SECRETS", WC_SECRETS[1])
+    monkeypatch.setenv("SALLA_WEBHOOK_SECRETS", SALLA_SECRETS[0])
+    monkeypatch.setenv("PAYMOB_HMAC_SECRETS", PAYMOB_SECRETS[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "source", "topic"),
+    [
+        (["--source", "woocommerce", "--shop", "riyadh-oud"], "woocommerce", "order.created"),
+        (
+            ["--source", "woocommerce", "--topic", "customer.created"],
+            "woocommerce",
+            "customer.created",
+        ),
+        (["--source", "salla"], "salla", "order.created"),
+        (["--source", "salla", "--topic", "abandoned.cart"], "salla", "abandoned.cart"),
+        (["--source", "paymob", "--shop", "4097558"], "paymob", "TRANSACTION"),
+    ],
+)
+@pytest.mark.usefixtures("send_test_env")
+def test_send_test_sample_is_verified_and_queued(
+    server: str,
+    store: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    source: str,
+    topic: str,
+) -> None:
+    assert main(["send-test", *args, "--url", server]) == 0
+    assert "HTTP 202" in capsys.readouterr().out
+    [delivery] = queued(store)
+    assert (delivery["source"], delivery["topic"]) == (source, topic)
+
+
+@pytest.mark.usefixtures("send_test_env")
+def test_send_test_salla_token_strategy_when_only_tokens_are_configured(
+    server: str, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    monkeypatch.setenv("SALLA_WEBHOOK_SECRETS", "")
+    monkeypatch.setenv("SALLA_WEBHOOK_TOKENS", SALLA_TOKENS[1])
+    assert main(["send-test", "--source", "salla", "--url", server]) == 0
+
+
+@pytest.mark.usefixtures("send_test_env")
+def test_send_test_twice_is_two_deliveries(server: str, store: redis.Redis) -> None:
+    for source in ("salla", "paymob"):
+        assert main(["send-test", "--source", source, "--url", server]) == 0
+        assert main(["send-test", "--source", source, "--url", server]) == 0
+    assert len(queued(store)) == 4
+
+
+@pytest.mark.usefixtures("send_test_env")
+def test_send_test_without_a_secret_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PAYMOB_HMAC_SECRETS", "")
+    assert main(["send-test", "--source", "paymob", "--print-curl"]) == 2
+    assert "PAYMOB_HMAC_SECRETS" in capsys.readouterr().err
