@@ -121,6 +121,7 @@ def test_store_deliveries_become_deals_and_a_lead_in_the_sandbox(
         return deals if set(expected) <= set(deals) else None
 
     deals = wait_until(arrived, timeout=60, message="the four deals in the sandbox")
+    assert deals is not None
     for external_id, (stage, value, currency, phone) in expected.items():
         [deal] = deals[external_id]
         assert (deal.stage, float(deal.value or 0), deal.currency) == (stage, value, currency)
