@@ -29,8 +29,8 @@ from starlette.routing import BaseRoute, Route
 from adapter import mapping
 from adapter.inbox import Inbox, connect
 from adapter.settings import Settings
-from adapter.sources import forms, shopify, stripe
-from adapter.sources.body import parse_json_object
+from adapter.sources import forms, paymob, salla, shopify, stripe, woocommerce
+from adapter.sources.body import parse_json_object, read_signed
 from adapter.sources.errors import (
     BodyTooLarge,
     IngestError,
@@ -38,6 +38,7 @@ from adapter.sources.errors import (
     QueueUnavailable,
     UnknownEndpoint,
 )
+from adapter.store_settings import STORE_KEY
 from adapter.webhook import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,61 @@ async def _form(request: Request, ingest: Ingest) -> Answer:
     return await _accept(ingest, delivery)
 
 
+def _store_key(request: Request, name: str) -> str:
+    value: str = request.path_params[name]
+    if not STORE_KEY.fullmatch(value):
+        raise UnknownEndpoint(f"unknown {name}")
+    return value
+
+
+async def _woocommerce(request: Request, ingest: Ingest) -> Answer:
+    settings = ingest.settings
+    store = _store_key(request, "store")
+    body = await read_body(request, settings.max_body_bytes)
+    headers = _headers(request)
+    if woocommerce.is_ping(body, headers):
+        # WooCommerce activates a new webhook only when this answers exactly 200
+        return Answer(200, {"status": "ping"}, "ping", "ignored")
+    keys = woocommerce.signing_keys(
+        settings.woocommerce_webhook_secrets, settings.woocommerce_stores.get(store)
+    )
+    woocommerce.verify(body, headers, keys)
+    payload, readable = read_signed(body)
+    delivery = woocommerce.identify(store, body, payload, headers, _now())
+    return await _accept(ingest, delivery, body=body if readable else None)
+
+
+async def _salla(request: Request, ingest: Ingest) -> Answer:
+    settings = ingest.settings
+    body = await read_body(request, settings.max_body_bytes)
+    headers = _headers(request)
+    merchant = salla.merchant_hint(body)
+    secrets = salla.keys(
+        settings.salla_webhook_secrets, settings.salla_merchants, merchant, tokens=False
+    )
+    tokens = salla.keys(
+        settings.salla_webhook_tokens, settings.salla_merchants, merchant, tokens=True
+    )
+    salla.verify(body, headers, secrets, tokens)
+    payload, readable = read_signed(body)
+    delivery = salla.identify(body, payload, headers, _now())
+    return await _accept(ingest, delivery, body=body if readable else None)
+
+
+async def _paymob(request: Request, ingest: Ingest) -> Answer:
+    settings = ingest.settings
+    integration = _store_key(request, "integration")
+    offered = paymob.offered_hmac(request.query_params)
+    body = await read_body(request, settings.max_body_bytes)
+    payload = parse_json_object(body)
+    keys = paymob.signing_keys(
+        settings.paymob_hmac_secrets, settings.paymob_integrations.get(integration)
+    )
+    paymob.verify(payload, offered, keys)
+    delivery = paymob.identify(integration, payload, _now())
+    return await _accept(ingest, delivery, body=body)
+
+
 async def _unknown_source(request: Request, ingest: Ingest) -> Answer:
     raise UnknownEndpoint("unknown webhook source")
 
@@ -214,6 +270,13 @@ def webhook_routes() -> list[BaseRoute]:
         Route("/webhooks/shopify", _endpoint("shopify", _shopify), methods=["POST"]),
         Route("/webhooks/stripe", _endpoint("stripe", _stripe), methods=["POST"]),
         Route("/webhooks/forms/{form_id}", _endpoint("form", _form), methods=["POST"]),
+        Route(
+            "/webhooks/woocommerce/{store}",
+            _endpoint("woocommerce", _woocommerce),
+            methods=["POST"],
+        ),
+        Route("/webhooks/salla", _endpoint("salla", _salla), methods=["POST"]),
+        Route("/webhooks/paymob/{integration}", _endpoint("paymob", _paymob), methods=["POST"]),
         Route("/webhooks/{source}", _endpoint("unknown", _unknown_source), methods=["POST"]),
     ]
 

@@ -41,6 +41,7 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 
 from adapter.mapping.config import SHOPIFY_TOPICS, STRIPE_EVENTS
+from adapter.mapping.store_config import PAYMOB_TYPES, SALLA_EVENTS, WOOCOMMERCE_TOPICS
 from adapter.webhook import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ SPECS: tuple[Spec, ...] = (
 
 # --- bounded label values ----------------------------------------------------------
 
-SOURCES = frozenset({"shopify", "stripe", "form", "unknown"})
+SOURCES = frozenset({"shopify", "stripe", "form", "woocommerce", "salla", "paymob", "unknown"})
 OUTCOMES = frozenset(
     {
         "queued",
@@ -154,6 +155,9 @@ KNOWN_TOPICS: dict[str, frozenset[str]] = {
     # the privacy topics (customers/redact, ...) are among them
     "shopify": frozenset(SHOPIFY_TOPICS),
     "stripe": frozenset(STRIPE_EVENTS),
+    "woocommerce": frozenset(WOOCOMMERCE_TOPICS),
+    "salla": frozenset(SALLA_EVENTS),
+    "paymob": frozenset(PAYMOB_TYPES),
 }
 CRM_ENDPOINTS = frozenset(
     {

@@ -21,6 +21,12 @@ from pydantic_settings import (
 )
 
 from adapter.mapping.config import MappingConfig
+from adapter.store_settings import (
+    PaymobIntegration,
+    SallaMerchant,
+    WooCommerceStore,
+    check_store_keys,
+)
 
 CONFIG_ENV = "ADAPTER_CONFIG"
 
@@ -82,6 +88,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     forms: dict[str, FormConfig] = Field(default_factory=dict)
+    # WooCommerce, Salla and Paymob (see adapter.store_settings for the per-store tables)
+    woocommerce_webhook_secrets: SecretList = Field(default_factory=list)
+    woocommerce_stores: dict[str, WooCommerceStore] = Field(default_factory=dict)
+    salla_webhook_secrets: SecretList = Field(default_factory=list)
+    salla_webhook_tokens: SecretList = Field(default_factory=list)
+    salla_merchants: dict[str, SallaMerchant] = Field(default_factory=dict)
+    paymob_hmac_secrets: SecretList = Field(default_factory=list)
+    paymob_integrations: dict[str, PaymobIntegration] = Field(default_factory=dict)
 
     # delivery
     crm_base_url: str = "http://127.0.0.1:8100/functions/v1"
@@ -99,10 +113,24 @@ class Settings(BaseSettings):
 
     mapping: MappingConfig = Field(default_factory=MappingConfig)
 
-    @field_validator("shopify_webhook_secrets", "stripe_webhook_secrets", mode="before")
+    @field_validator(
+        "shopify_webhook_secrets",
+        "stripe_webhook_secrets",
+        "woocommerce_webhook_secrets",
+        "salla_webhook_secrets",
+        "salla_webhook_tokens",
+        "paymob_hmac_secrets",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: Any) -> Any:
         return _split_secrets(value)
+
+    @field_validator("woocommerce_stores", "paymob_integrations")
+    @classmethod
+    def _store_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_store_keys(value, "store")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -103,3 +103,90 @@ def form_headers(body: bytes, auth: FormAuth, secret: str | None = None) -> dict
             auth.header or FORM_HMAC_HEADER: hmac_signature(body, key),
         }
     return {"Content-Type": "application/json", auth.header or FORM_TOKEN_HEADER: key}
+
+
+def woocommerce_headers(
+    body: bytes,
+    secret: str,
+    topic: str,
+    *,
+    source_url: str = "https://store.example.sa/",
+    webhook_id: int = 1,
+    delivery_id: str | None = None,
+) -> dict[str, str]:
+    """The headers of a WooCommerce delivery: base64 HMAC-SHA256 of the body."""
+    resource, _, event = topic.partition(".")
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {
+        "Content-Type": "application/json",
+        "X-WC-Webhook-Source": source_url,
+        "X-WC-Webhook-Topic": topic,
+        "X-WC-Webhook-Resource": resource,
+        "X-WC-Webhook-Event": event,
+        "X-WC-Webhook-Signature": base64.b64encode(digest).decode(),
+        "X-WC-Webhook-ID": str(webhook_id),
+        "X-WC-Webhook-Delivery-ID": delivery_id or uuid.uuid4().hex,
+    }
+
+
+def salla_signature_headers(body: bytes, secret: str) -> dict[str, str]:
+    """Salla's Signature strategy: hex HMAC-SHA256 of the body."""
+    return {
+        "Content-Type": "application/json",
+        "X-Salla-Security-Strategy": "Signature",
+        "X-Salla-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+    }
+
+
+def salla_token_headers(token: str) -> dict[str, str]:
+    """Salla's Token strategy: the webhook's token as a bearer token."""
+    return {
+        "Content-Type": "application/json",
+        "X-Salla-Security-Strategy": "Token",
+        "Authorization": f"Bearer {token}",
+    }
+
+
+# the transaction callback's signed fields, in Paymob's documented order
+PAYMOB_TRANSACTION_FIELDS = [
+    "amount_cents",
+    "created_at",
+    "currency",
+    "error_occured",
+    "has_parent_transaction",
+    "id",
+    "integration_id",
+    "is_3d_secure",
+    "is_auth",
+    "is_capture",
+    "is_refunded",
+    "is_standalone_payment",
+    "is_voided",
+    "order.id",
+    "owner",
+    "pending",
+    "source_data.pan",
+    "source_data.sub_type",
+    "source_data.type",
+    "success",
+]
+
+
+def _paymob_text(value: object) -> str:
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)
+
+
+def paymob_hmac(transaction: dict[str, object], secret: str) -> str:
+    """The `hmac` query parameter of a transaction processed callback for `obj`."""
+    values = []
+    for name in PAYMOB_TRANSACTION_FIELDS:
+        value: object = transaction
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else value
+        values.append(_paymob_text(value))
+    message = "".join(values).encode()
+    return hmac.new(secret.encode(), message, hashlib.sha512).hexdigest()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SourceName = Literal["shopify", "stripe", "form"]
+SourceName = Literal["shopify", "stripe", "form", "woocommerce", "salla", "paymob"]
 
 
 class WebhookDelivery(BaseModel):
@@ -20,11 +20,15 @@ class WebhookDelivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: SourceName
-    # Shopify topic (`orders/create`), Stripe event type, or the form id
+    # Shopify topic (`orders/create`), Stripe event type, the form id, WooCommerce topic
+    # (`order.created`), Salla event (`order.created`) or Paymob callback type (`TRANSACTION`)
     topic: str
     # the deduplication key: webhook id, event id, or a body hash
     delivery_id: str
     received_at: datetime
+    # the store the delivery belongs to, which scopes its delivery id: the Shopify shop
+    # domain, the WooCommerce store (from the URL), the Salla merchant id or the Paymob
+    # integration (from the URL)
     shop_domain: str | None = None
     form_id: str | None = None
     headers: dict[str, str] = {}

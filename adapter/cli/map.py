@@ -3,6 +3,9 @@
     adapter map --source shopify --topic orders/create --shop demo.myshopify.com < order.json
     adapter map --source stripe < event.json          # the topic is the event's `type`
     adapter map --source form --form-id contact < submission.json
+    adapter map --source woocommerce --topic order.created --shop riyadh-oud < order.json
+    adapter map --source salla < event.json            # the topic is the envelope's `event`
+    adapter map --source paymob < callback.json        # the topic is the callback's `type`
 
 Exit status: 0 with the commands as JSON on stdout (`[]` when the delivery is
 ignored or has nothing to record, with the reason on stderr); 1 when the payload
@@ -33,7 +36,11 @@ PLACEHOLDER_SHOP = "example.myshopify.com"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", required=True, choices=["shopify", "stripe", "form"])
+    parser.add_argument(
+        "--source",
+        required=True,
+        choices=["shopify", "stripe", "form", "woocommerce", "salla", "paymob"],
+    )
     parser.add_argument(
         "--topic",
         help="Shopify topic (orders/create); Stripe event type (default: the payload's `type`)",
@@ -41,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shop",
         metavar="DOMAIN",
-        help="Shopify shop domain (default: the payload's shop_domain, else a placeholder)",
+        help="Shopify shop domain (default: the payload's shop_domain, else a placeholder); "
+        "WooCommerce store or Paymob integration (default: a placeholder)",
     )
     parser.add_argument("--form-id", metavar="ID", help="the form's id, as in [forms.ID]")
     parser.add_argument(
@@ -81,6 +89,23 @@ class _UsageError(Exception):
     pass
 
 
+# where a WooCommerce, Salla or Paymob payload names its topic (WooCommerce's is a header)
+_STORE_TOPIC_KEYS = {"woocommerce": None, "salla": "event", "paymob": "type"}
+PLACEHOLDER_STORE = {"woocommerce": "example-store", "paymob": "0"}
+
+
+def _store_delivery(
+    source: str, args: argparse.Namespace, payload: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The topic and the store of a WooCommerce, Salla or Paymob payload."""
+    key = _STORE_TOPIC_KEYS[source]
+    topic = args.topic or (payload.get(key) if key else None)
+    if source == "salla":
+        merchant = payload.get("merchant")
+        return topic, str(merchant) if isinstance(merchant, int | str) and merchant else None
+    return topic, args.shop or PLACEHOLDER_STORE[source]
+
+
 def _parse(raw: bytes, *, urlencoded_ok: bool) -> dict[str, Any]:
     try:
         payload = json.loads(raw)
@@ -107,6 +132,8 @@ def _delivery(args: argparse.Namespace, payload: dict[str, Any], raw: bytes) -> 
         if not isinstance(shop, str) or not shop:
             shop = PLACEHOLDER_SHOP
             print(f"note: no --shop given, using {shop}", file=sys.stderr)
+    elif source in _STORE_TOPIC_KEYS:
+        topic, shop = _store_delivery(source, args, payload)
     else:
         topic = topic or args.form_id
     if not isinstance(topic, str) or not topic:

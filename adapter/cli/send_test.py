@@ -20,11 +20,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from adapter import samples, signing
+from adapter.cli import store_samples
 from adapter.cli.config import EXIT_INVALID, add_config_argument, load_settings_or_exit
 from adapter.settings import Settings
 
 HELP = "Send a signed sample delivery to a running adapter (or print it as a curl command)."
-SOURCES = ("shopify", "stripe", "form")
+SOURCES = ("shopify", "stripe", "form", *store_samples.SOURCES)
 DEFAULT_SHOP = "riyadh-oud.myshopify.com"
 
 
@@ -51,7 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--secret", help="signing secret (default: the first configured one)")
     parser.add_argument("--form-id", help="form to post to (default: the first configured form)")
-    parser.add_argument("--shop", help=f"Shopify shop domain (default: {DEFAULT_SHOP})")
+    parser.add_argument(
+        "--shop",
+        help=f"Shopify shop domain (default: {DEFAULT_SHOP}), WooCommerce store "
+        "or Paymob integration",
+    )
     parser.add_argument("--file", type=Path, help="JSON payload to send instead of the sample")
     parser.add_argument(
         "--print-curl", action="store_true", help="print a curl command instead of sending"
@@ -132,6 +137,14 @@ def build_delivery(
         return _stripe(settings, topic, url, secret, payload)
     if source == "form":
         return _form(settings, url, secret, form_id, payload)
+    if source in store_samples.SOURCES:
+        try:
+            path, headers, body = store_samples.build(
+                settings, source, topic=topic, secret=secret, store=shop, payload=payload
+            )
+        except store_samples.StoreSampleError as exc:
+            raise SendTestError(str(exc)) from None
+        return TestDelivery(_target(url, path), headers, body)
     raise SendTestError(f"unknown source {source!r} (use {', '.join(SOURCES)})")
 
 

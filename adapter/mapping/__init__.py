@@ -9,22 +9,29 @@ cannot raises MappingError and is kept for replay.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from adapter.crm.commands import AnyCommand
 from adapter.mapping import forms as form_mapper
-from adapter.mapping import shopify, stripe
+from adapter.mapping import paymob, salla, shopify, stripe, woocommerce
 from adapter.mapping.config import MappingConfig
 from adapter.mapping.errors import MappingError
+from adapter.mapping.store_config import PAYMOB_TYPES
 from adapter.webhook import WebhookDelivery
 
 if TYPE_CHECKING:
     from adapter.settings import FormConfig
 
 __all__ = ["INVALID_RECORD", "MappingConfig", "MappingError", "ignore_reason", "map_delivery"]
+
+_STORE_MAPPERS: dict[str, Callable[[WebhookDelivery, MappingConfig], list[AnyCommand]]] = {
+    "woocommerce": woocommerce.map_delivery,
+    "salla": salla.map_delivery,
+    "paymob": paymob.map_delivery,
+}
 
 # Prefix of the reason when a mapper built a record the CRM contract refuses:
 # a bug of ours, caught so that the delivery is kept for replay after the fix.
@@ -41,6 +48,19 @@ def ignore_reason(delivery: WebhookDelivery, config: MappingConfig) -> str | Non
             return f"Stripe event {delivery.topic!r} is not handled (mapping.stripe_events)"
         if config.stripe.ignore_test_mode and delivery.payload.get("livemode") is False:
             return "Stripe test-mode event (mapping.stripe.ignore_test_mode)"
+    elif delivery.source in _STORE_MAPPERS:
+        return _store_ignore_reason(delivery, config)
+    return None
+
+
+def _store_ignore_reason(delivery: WebhookDelivery, config: MappingConfig) -> str | None:
+    topic = delivery.topic
+    if delivery.source == "woocommerce" and topic not in config.woocommerce_topics:
+        return f"WooCommerce topic {topic!r} is not handled (mapping.woocommerce_topics)"
+    if delivery.source == "salla" and topic not in config.salla_events:
+        return f"Salla event {topic!r} is not handled (mapping.salla_events)"
+    if delivery.source == "paymob" and topic not in PAYMOB_TYPES:
+        return f"Paymob {topic!r} callback has nothing for the CRM"
     return None
 
 
@@ -62,6 +82,8 @@ def map_delivery(
             return shopify.map_delivery(delivery, config)
         if delivery.source == "stripe":
             return stripe.map_delivery(delivery, config)
+        if delivery.source in _STORE_MAPPERS:
+            return _STORE_MAPPERS[delivery.source](delivery, config)
         form = (forms or {}).get(delivery.form_id or delivery.topic)
         return form_mapper.map_delivery(delivery, config, form)
     except ValidationError as exc:

@@ -25,21 +25,29 @@ Stage maps are merged over the defaults, so a file names only what it changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
-from adapter.crm.normalize import normalize_currency, normalize_stage, phone_region
-from adapter.mapping._titles import check_template
+from adapter.crm.normalize import normalize_currency, phone_region
+from adapter.mapping._tables import Stage
+from adapter.mapping._tables import Table as _Table
+from adapter.mapping._tables import over as _over
+from adapter.mapping._tables import title as _title
+from adapter.mapping.store_config import (
+    SALLA_EVENTS,
+    WOOCOMMERCE_TOPICS,
+    PaymobMapping,
+    SallaMapping,
+    WooCommerceMapping,
+    store_stages,
+    unknown_topics,
+)
 
 DEFAULT_STAGES = ("new", "qualified", "proposal", "won", "lost")
 
@@ -94,24 +102,6 @@ EVENT_STAGES = {
 }
 
 
-def _over(defaults: Mapping[str, str]) -> BeforeValidator:
-    """A stage map from the config file merged over `defaults`, its keys lowercased."""
-
-    def merge(value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        return {**defaults, **{str(key).strip().lower(): stage for key, stage in value.items()}}
-
-    return BeforeValidator(merge)
-
-
-def _stage(value: str) -> str:
-    stage = normalize_stage(value)
-    if stage is None:
-        raise ValueError(f"{value!r} is not a pipeline stage id (letters, digits, _ and -)")
-    return stage
-
-
 def _region(value: str) -> str:
     region = phone_region(value)
     if region is None:
@@ -126,17 +116,6 @@ def _currency(value: str | None) -> str | None:
     if code is None:
         raise ValueError(f"{value!r} is not an ISO 4217 currency code")
     return code
-
-
-Stage = Annotated[str, AfterValidator(_stage)]
-
-
-def _title(allowed: set[str], identifying: set[str]) -> AfterValidator:
-    return AfterValidator(lambda value: check_template(value, allowed, identifying))
-
-
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ShopifyMapping(_Table):
@@ -210,6 +189,11 @@ class MappingConfig(_Table):
     shopify: ShopifyMapping = Field(default_factory=ShopifyMapping)
     stripe: StripeMapping = Field(default_factory=StripeMapping)
     forms: FormsMapping = Field(default_factory=FormsMapping)
+    woocommerce_topics: list[str] = Field(default_factory=lambda: list(WOOCOMMERCE_TOPICS))
+    salla_events: list[str] = Field(default_factory=lambda: list(SALLA_EVENTS))
+    woocommerce: WooCommerceMapping = Field(default_factory=WooCommerceMapping)
+    salla: SallaMapping = Field(default_factory=SallaMapping)
+    paymob: PaymobMapping = Field(default_factory=PaymobMapping)
 
     @model_validator(mode="after")
     def _consistent(self) -> MappingConfig:
@@ -219,6 +203,9 @@ class MappingConfig(_Table):
         unknown = sorted(set(self.stripe_events) - set(STRIPE_EVENTS))
         if unknown:
             raise ValueError(f"stripe_events: no mapping for {unknown}")
+        problem = unknown_topics(self.woocommerce_topics, self.salla_events)
+        if problem is not None:
+            raise ValueError(problem)
         unknown_stages = sorted(set(self.used_stages()) - set(self.stages))
         if unknown_stages:
             raise ValueError(
@@ -236,4 +223,5 @@ class MappingConfig(_Table):
             *stripe.event_stages.values(),
             stripe.full_refund_stage,
             stripe.partial_refund_stage,
+            *store_stages(self.woocommerce, self.salla, self.paymob),
         ]

@@ -8,7 +8,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapter.metrics import WebRecorder
 
-_SOURCES = {"shopify": "shopify", "stripe": "stripe", "forms": "form"}
+_SOURCES = {
+    "shopify": "shopify",
+    "stripe": "stripe",
+    "forms": "form",
+    "woocommerce": "woocommerce",
+    "salla": "salla",
+    "paymob": "paymob",
+}
 
 
 def source_of(path: str) -> str:

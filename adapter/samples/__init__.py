@@ -19,12 +19,25 @@ SAMPLES: dict[tuple[str, str], str] = {
     ("shopify", "customers/update"): "shopify_customer.json",
     ("stripe", "checkout.session.completed"): "stripe_checkout_session_completed.json",
     ("form", "submission"): "form_submission.json",
+    ("woocommerce", "order.created"): "woocommerce_order.json",
+    ("woocommerce", "order.updated"): "woocommerce_order.json",
+    ("woocommerce", "customer.created"): "woocommerce_customer.json",
+    ("woocommerce", "customer.updated"): "woocommerce_customer.json",
+    ("salla", "order.created"): "salla_order.json",
+    ("salla", "order.updated"): "salla_order.json",
+    ("salla", "customer.created"): "salla_customer.json",
+    ("salla", "customer.updated"): "salla_customer.json",
+    ("salla", "abandoned.cart"): "salla_abandoned_cart.json",
+    ("paymob", "TRANSACTION"): "paymob_transaction.json",
 }
 
 DEFAULT_TOPICS: dict[str, str] = {
     "shopify": "orders/create",
     "stripe": "checkout.session.completed",
     "form": "submission",
+    "woocommerce": "order.created",
+    "salla": "order.created",
+    "paymob": "TRANSACTION",
 }
 
 

@@ -44,3 +44,17 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 def body_digest(body: bytes) -> str:
     """The fallback delivery id when a source sends none: the body's SHA-256."""
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+# where a signed body that is not a JSON object is kept (see `read_signed`)
+UNREADABLE_BODY_KEY = "unreadable_body"
+
+
+def read_signed(body: bytes) -> tuple[dict[str, Any], bool]:
+    """A verified body's JSON object and True; or, when it is not one, its text under
+    `unreadable_body` and False. For providers that disable or give up on an endpoint
+    answering 4xx: the delivery is queued as it is and the worker dead-letters it."""
+    try:
+        return parse_json_object(body), True
+    except InvalidPayload:
+        return {UNREADABLE_BODY_KEY: body.decode("utf-8", errors="replace")}, False

@@ -17,6 +17,13 @@ from adapter.mapping.config import (
     ShopifyMapping,
     StripeMapping,
 )
+from adapter.mapping.store_config import (
+    SALLA_EVENTS,
+    WOOCOMMERCE_TOPICS,
+    PaymobMapping,
+    SallaMapping,
+    WooCommerceMapping,
+)
 from adapter.settings import FormAuth, FormConfig, Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -29,7 +36,17 @@ def test_every_setting_is_documented_with_its_variable() -> None:
         assert f"`{field.upper()}" in text, field.upper()
 
 
-TABLES = [FormConfig, FormAuth, MappingConfig, ShopifyMapping, StripeMapping, FormsMapping]
+TABLES = [
+    FormConfig,
+    FormAuth,
+    MappingConfig,
+    ShopifyMapping,
+    StripeMapping,
+    FormsMapping,
+    WooCommerceMapping,
+    SallaMapping,
+    PaymobMapping,
+]
 
 
 @pytest.mark.parametrize("model", TABLES, ids=lambda m: m.__name__)
@@ -51,5 +68,5 @@ def test_configuration_example_is_a_valid_config(tmp_path: Path) -> None:
 
 def test_every_handled_topic_and_event_is_listed_for_providers() -> None:
     text = (DOCS / "providers.md").read_text()
-    for name in (*SHOPIFY_TOPICS, *STRIPE_EVENTS):
+    for name in (*SHOPIFY_TOPICS, *STRIPE_EVENTS, *WOOCOMMERCE_TOPICS, *SALLA_EVENTS):
         assert f"`{name}`" in text, name
