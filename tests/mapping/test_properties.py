@@ -99,45 +99,21 @@ ROUTES = [("shopify", topic) for topic in SHOPIFY_TOPICS] + [
     ("stripe", event) for event in STRIPE_EVENTS
 ]
 FIXTURE_ROUTES = [
-    ("shopify/order_create_shopifydev_webhook_sample_2026-07.json", "shopify", "orders/create"),
-    ("shopify/order_rest_2026-07_shopify-api-ruby.json", "shopify", "orders/updated"),
-    (
-        "shopify/customer_create_shopifydev_webhook_sample_2026-07.json",
-        "shopify",
-        "customers/create",
-    ),
-    ("shopify/customer_rest_2026-07_shopify-api-ruby.json", "shopify", "customers/update"),
-    (
-        "shopify/checkout_update_shopifydev_webhook_sample_2026-07.json",
-        "shopify",
-        "checkouts/update",
-    ),
-    (
-        "shopify/customers_redact_shopifydev_webhook_sample_2026-07.json",
-        "shopify",
-        "customers/redact",
-    ),
-    (
-        "shopify/customers_data_request_shopifydev_webhook_sample_2026-07.json",
-        "shopify",
-        "customers/data_request",
-    ),
-    ("shopify/shop_redact_shopifydev_webhook_sample_2026-07.json", "shopify", "shop/redact"),
-    ("shopify/order_rest_2026-07_shopify-api-ruby.json", "shopify", "refunds/create"),
-    (
-        "stripe/checkout.session.completed_stripe-ruby-mock.json",
-        "stripe",
-        "checkout.session.completed",
-    ),
-    (
-        "stripe/checkout.session.completed_stripe-ruby-mock.json",
-        "stripe",
-        "payment_intent.succeeded",
-    ),
-    ("stripe/charge.refunded_stripe-ruby-mock.json", "stripe", "charge.refunded"),
-    ("stripe/customer.created_stripe-ruby-mock.json", "stripe", "customer.updated"),
-    ("stripe/invoice.paid_stripe-ruby-mock.json", "stripe", "invoice.paid"),
-    ("stripe/invoice.paid_stripe-ruby-mock.json", "stripe", "invoice.payment_failed"),
+    ("shopify/orders_create.json", "shopify", "orders/create"),
+    ("shopify/orders_updated.json", "shopify", "orders/updated"),
+    ("shopify/customers_create.json", "shopify", "customers/create"),
+    ("shopify/customers_update.json", "shopify", "customers/update"),
+    ("shopify/checkouts_update.json", "shopify", "checkouts/update"),
+    ("shopify/customers_redact.json", "shopify", "customers/redact"),
+    ("shopify/customers_data_request.json", "shopify", "customers/data_request"),
+    ("shopify/shop_redact.json", "shopify", "shop/redact"),
+    ("shopify/orders_updated.json", "shopify", "refunds/create"),
+    ("stripe/checkout.session.completed.json", "stripe", "checkout.session.completed"),
+    ("stripe/checkout.session.completed.json", "stripe", "payment_intent.succeeded"),
+    ("stripe/charge.refunded.json", "stripe", "charge.refunded"),
+    ("stripe/customer.created.json", "stripe", "customer.updated"),
+    ("stripe/invoice.paid.json", "stripe", "invoice.paid"),
+    ("stripe/invoice.paid.json", "stripe", "invoice.payment_failed"),
 ]
 FORM_TARGETS = [
     "first_name", "last_name", "full_name", "name", "email", "phone", "company", "country",

@@ -167,7 +167,7 @@ def test_stripe_sends_a_fresh_event_id_each_time(verifier: Verifier, configured:
 def test_stripe_file_payload_is_sent_with_the_given_event_type(
     verifier: Verifier, configured: Path, fixtures_dir: Path
 ) -> None:
-    fixture = fixtures_dir / "stripe" / "charge.refunded_stripe-ruby-mock.json"
+    fixture = fixtures_dir / "stripe" / "charge.refunded.json"
     code = send(
         "--source",
         "stripe",
