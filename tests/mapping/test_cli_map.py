@@ -141,6 +141,7 @@ tags = ["web"]
     assert command["lead"]["deal"]["tags"] == ["web"]
 
 
+@pytest.mark.slow
 def test_console_script_maps_stdin() -> None:
     result = subprocess.run(
         adapter_command("map", "--source", "stripe"),

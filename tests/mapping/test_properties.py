@@ -149,6 +149,7 @@ def maps_or_fails_cleanly(
         assert not reason.startswith(INVALID_RECORD), reason
 
 
+@pytest.mark.slow
 @given(route=st.sampled_from(ROUTES), payload=objects, event=stripe_events)
 def test_arbitrary_objects_map_or_fail_cleanly(
     route: tuple[str, str], payload: dict[str, Any], event: dict[str, Any]
@@ -157,6 +158,7 @@ def test_arbitrary_objects_map_or_fail_cleanly(
     maps_or_fails_cleanly(delivery(source, topic, event if source == "stripe" else payload))
 
 
+@pytest.mark.slow
 @given(
     payload=objects,
     fields=st.dictionaries(

@@ -274,6 +274,7 @@ def test_unreachable_url_exits_1(configured: Path, capsys: pytest.CaptureFixture
     assert "failed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_script_sends_a_verified_delivery(verifier: Verifier, configured: Path) -> None:
     result = subprocess.run(
         adapter_command("send-test", "--source", "stripe", "--url", verifier.url),

@@ -27,6 +27,8 @@ from tests.workers.live import Crm, Sandbox, Workers, producer, statuses, worker
 from workers import intake
 from workers.context import Context
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
