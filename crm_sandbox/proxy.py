@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_sandbox import records, validation
-from crm_sandbox.call import Call, Reply, load_json
+from crm_sandbox.call import NO_BODY, Call, Reply, load_json
 from crm_sandbox.errors import ApiError, PostgrestError, invalid_input
 from crm_sandbox.postgrest import literals
 from crm_sandbox.postgrest.query import Query, parse_query
@@ -25,6 +25,10 @@ def handle(store: Store, call: Call, table_name: str) -> Reply:
     representation = "return=representation" in _prefer(call)
     if call.method == "GET":
         return _get(store, call, query)
+    if call.method == "HEAD":
+        reply = _get(store, call, query)
+        reply.body = NO_BODY
+        return reply
     if call.method == "POST":
         return _post(store, call, query, representation)
     if call.method == "PATCH":
@@ -66,10 +70,28 @@ def _get(store: Store, call: Call, query: Query) -> Reply:
     matched = [r for r in candidates if query.matches(r.row)]
     page = query.apply(matched)
     body = [query.project(r.row) for r in page]
-    total = str(len(matched)) if "count=exact" in _prefer(call) else "*"
-    first, last = query.offset, query.offset + len(body) - 1
-    span = f"{first}-{last}/{total}" if body else f"*/{total}"
+    span = _content_range(call, query.offset, len(body), len(matched))
     return _rows(call, 200, body, {"Content-Range": span})
+
+
+def _content_range(call: Call, first: int, returned: int, total: int) -> str:
+    """PostgREST's Content-Range: the rows answered, and the total only under count=exact."""
+    counted = str(total) if "count=exact" in _prefer(call) else "*"
+    if returned == 0:
+        return f"*/{counted}"
+    return f"{first}-{first + returned - 1}/{counted}"
+
+
+def _written(call: Call, status: int, rows: list[Row], query: Query, representation: bool) -> Reply:
+    """What a write answers: the rows if asked for, and the range PostgREST reports."""
+    if call.method == "POST":
+        span = _content_range(call, 0, 0, len(rows))  # an insert reports no range, only a count
+    else:
+        span = _content_range(call, 0, len(rows), len(rows))
+    headers = {"Content-Range": span}
+    if representation:
+        return _rows(call, status, [query.project(row) for row in rows], headers)
+    return Reply(201 if call.method == "POST" else 204, headers=headers)
 
 
 def _payload(call: Call) -> Any:
@@ -118,14 +140,35 @@ def _duplicate_key(table: Table, row_id: str) -> PostgrestError:
     )
 
 
-def _post(store: Store, call: Call, query: Query, representation: bool) -> Reply:
-    payload = _payload(call)
+def _insert_columns(call: Call, table: Table) -> list[str] | None:
+    """`?columns=a,b`: the payload keys to insert, the rest being ignored (None: not given)."""
+    given = [value for key, value in call.query if key == "columns"]
+    if not given:
+        return None
+    names = [name.strip().strip('"') for name in given[-1].split(",") if name.strip()]
+    _check_columns(table, dict.fromkeys(names))
+    return names
+
+
+def _insert_rows(call: Call, table: Table, payload: Any) -> list[dict[str, Any]]:
+    """The rows to insert. Without `columns`, every object must have the first one's keys;
+    with it, a listed key an object lacks is null, or the column's default under
+    `Prefer: missing=default`."""
     rows_in = [payload] if isinstance(payload, dict) else payload
     if not isinstance(rows_in, list) or not all(isinstance(r, dict) for r in rows_in):
         raise PostgrestError(400, "PGRST102", "Empty or invalid json")
-    if any(r.keys() != rows_in[0].keys() for r in rows_in):
-        raise PostgrestError(400, "PGRST102", "All object keys must match")
+    columns = _insert_columns(call, table)
+    if columns is None:
+        if any(r.keys() != rows_in[0].keys() for r in rows_in):
+            raise PostgrestError(400, "PGRST102", "All object keys must match")
+        return rows_in
+    defaults = "missing=default" in _prefer(call)
+    return [{c: r.get(c) for c in columns if c in r or not defaults} for r in rows_in]
+
+
+def _post(store: Store, call: Call, query: Query, representation: bool) -> Reply:
     table = query.table
+    rows_in = _insert_rows(call, table, _payload(call))
     prepared = [_fields(table, r) for r in rows_in]
     if table.name == "deals":
         for fields in prepared:
@@ -143,9 +186,7 @@ def _post(store: Store, call: Call, query: Query, representation: bool) -> Reply
             else:
                 tx.insert_deal(call.org_id, row)
             created.append(row)
-    if representation:
-        return _rows(call, 201, [query.project(row) for row in created])
-    return Reply(201)
+    return _written(call, 201, created, query, representation)
 
 
 def _build(tx: Tx, call: Call, table: Table, fields: dict[str, Any]) -> Row:
@@ -183,9 +224,7 @@ def _patch(store: Store, call: Call, query: Query, representation: bool) -> Repl
                 _check_deal_change(tx, call, fields, row)
                 tx.update_deal(call.org_id, record.row["id"], row)
             updated.append(row)
-    if representation:
-        return _rows(call, 200, [query.project(row) for row in updated])
-    return Reply(204)
+    return _written(call, 200, updated, query, representation)
 
 
 def _check_deal_change(tx: Tx, call: Call, fields: dict[str, Any], row: Row) -> None:
@@ -216,9 +255,7 @@ def _delete(store: Store, call: Call, query: Query, representation: bool) -> Rep
             else:
                 tx.delete_deal(call.org_id, record.row["id"])
             deleted.append(record.row)
-    if representation:
-        return _rows(call, 200, [query.project(row) for row in deleted])
-    return Reply(204)
+    return _written(call, 200, deleted, query, representation)
 
 
 def _detach_deals(tx: Tx, call: Call, contact_id: str) -> None:

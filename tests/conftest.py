@@ -8,9 +8,7 @@ import redis
 
 import tests.hypothesis_profiles  # noqa: F401  (profiles for every test)
 from tests.support.processes import Process, start_redis
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures"
+from tests.support.shared import FIXTURES, SHARED_SETTING, SKIP_PREFIX, shared_root
 
 
 @pytest.fixture(scope="session")
@@ -34,4 +32,25 @@ def redis_url(redis_process: Process) -> Iterator[str]:
 
 @pytest.fixture
 def fixtures_dir() -> Path:
+    """The repository's own payloads (tests/fixtures)."""
     return FIXTURES
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """One line, after pytest's own summary, naming the conformance tests that did not run."""
+    yield
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and SKIP_PREFIX in str(report.longrepr[2])
+    ]
+    if not skipped:
+        return None
+    where = {str(report.nodeid).split("::")[0] or str(report.longrepr[0]) for report in skipped}
+    terminalreporter.write_line(
+        f"conformance: {len(skipped)} not run ({', '.join(sorted(where))}): "
+        f"{shared_root()} is missing; set {SHARED_SETTING} to run them",
+        yellow=True,
+    )
+    return None

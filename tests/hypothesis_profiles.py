@@ -24,6 +24,7 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
+settings.register_profile("quick", settings.get_profile("base"), max_examples=20)  # --quick
 settings.register_profile("ci", settings.get_profile("base"), max_examples=100)
 settings.register_profile("thorough", settings.get_profile("base"), max_examples=5000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

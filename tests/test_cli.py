@@ -16,6 +16,7 @@ def test_version_prints_package_version(capsys: pytest.CaptureFixture[str]) -> N
     assert __version__ in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_console_script_help_lists_usage() -> None:
     result = subprocess.run(adapter_command("--help"), capture_output=True, text=True, check=True)
     assert "usage: adapter" in result.stdout

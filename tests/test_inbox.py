@@ -338,6 +338,7 @@ def test_template_writes_the_commands_rq_enqueue_call_writes(index: int) -> None
         assert data[0] == data[1]
 
 
+@pytest.mark.slow
 def test_jobs_written_by_the_template_run_on_a_real_rq_worker(
     redis_url: str, client: redis.Redis
 ) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,11 +33,11 @@ from tests.app.signing import (
     stripe_headers,
     unique_stripe_event,
 )
+from tests.support.shared import own_fixture
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared/fixtures"
-ORDER = (FIXTURES / "shopify/order_create_shopifydev_webhook_sample_2026-07.json").read_bytes()
-CUSTOMER_REST = (FIXTURES / "shopify/customer_rest_2026-07_shopify-api-ruby.json").read_bytes()
-STRIPE_CUSTOMER = (FIXTURES / "stripe/customer.created_stripe-ruby-mock.json").read_bytes()
+ORDER = own_fixture("shopify/orders_create.json").read_bytes()
+CUSTOMER_NON_ASCII = own_fixture("shopify/customers_update.json").read_bytes()
+STRIPE_CUSTOMER = own_fixture("stripe/customer.created.json").read_bytes()
 
 
 @pytest.fixture
@@ -83,10 +82,10 @@ def test_shopify_delivery_is_queued_with_metadata_but_no_hmac(
 def test_non_ascii_customer_signed_over_raw_bytes_is_queued(
     http: httpx.Client, store: redis.Redis
 ) -> None:
-    headers = shopify_headers(CUSTOMER_REST, topic="customers/create")
-    response = http.post("/webhooks/shopify", content=CUSTOMER_REST, headers=headers)
+    headers = shopify_headers(CUSTOMER_NON_ASCII, topic="customers/create")
+    response = http.post("/webhooks/shopify", content=CUSTOMER_NON_ASCII, headers=headers)
     assert response.status_code == 202
-    assert only_delivery(store)["payload"] == json.loads(CUSTOMER_REST)
+    assert only_delivery(store)["payload"] == json.loads(CUSTOMER_NON_ASCII)
 
 
 @pytest.mark.parametrize("secret", SHOPIFY_SECRETS)
@@ -105,15 +104,15 @@ def test_shopify_shop_secret_is_accepted_for_its_shop_only(http: httpx.Client) -
 @pytest.mark.parametrize(
     ("topic", "fixture"),
     [
-        ("customers/redact", "customers_redact_shopifydev_webhook_sample_2026-07.json"),
-        ("customers/data_request", "customers_data_request_shopifydev_webhook_sample_2026-07.json"),
-        ("shop/redact", "shop_redact_shopifydev_webhook_sample_2026-07.json"),
+        ("customers/redact", "customers_redact.json"),
+        ("customers/data_request", "customers_data_request.json"),
+        ("shop/redact", "shop_redact.json"),
     ],
 )
 def test_privacy_topics_are_queued_with_200(
     http: httpx.Client, store: redis.Redis, topic: str, fixture: str
 ) -> None:
-    body = (FIXTURES / "shopify" / fixture).read_bytes()
+    body = own_fixture(f"shopify/{fixture}").read_bytes()
     response = http.post("/webhooks/shopify", content=body, headers=shopify_headers(body, topic))
     assert (response.status_code, response.json()) == (200, {"status": "queued"})
     assert only_delivery(store)["topic"] == topic

@@ -17,6 +17,8 @@ from tests.app.signing import shopify_headers
 from tests.support.processes import Process, start_redis
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 BODY = b'{"id": 1, "email": "ada@example.com"}'
 
 

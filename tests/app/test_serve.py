@@ -19,6 +19,8 @@ from tests.app.conftest import CONFIG, Server, server_env, start_server
 from tests.app.signing import shopify_headers
 from tests.support.processes import Process, adapter_command, free_port
 
+pytestmark = pytest.mark.slow
+
 BODY = b'{"id": 1, "email": "ada@example.com"}'
 ROOT = Path(__file__).resolve().parents[2]
 

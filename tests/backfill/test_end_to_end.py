@@ -20,6 +20,8 @@ from tests.support.waiting import wait_until
 from tests.workers.live import Crm, Sandbox, Workers, worker_env
 from workers.backfill import checkpoint_key, file_digest
 
+pytestmark = pytest.mark.slow
+
 SHOP = "riyadh-oud.myshopify.com"
 ORDERS = 5000
 RATE = "6000"

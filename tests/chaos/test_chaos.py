@@ -53,6 +53,8 @@ from tests.chaos.stack import API_KEY, Stack
 from tests.chaos.workload import Delivery, Workload, build
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 SEED = int(os.environ.get("CHAOS_SEED", "1"))
 DELIVERIES = int(os.environ.get("CHAOS_DELIVERIES", "3000"))
 SABOTAGE = os.environ.get("CHAOS_SABOTAGE", "")

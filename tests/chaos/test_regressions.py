@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from adapter.settings import Settings
@@ -18,6 +19,8 @@ from tests.support.processes import Process, start_redis
 from tests.support.waiting import wait_until
 from workers import intake
 from workers.context import Context
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_worker_redis_clients_wait_out_a_redis_restart(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import string
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -133,6 +134,7 @@ def test_normalised_email_is_one_the_contract_accepts(raw: str) -> None:
         assert normalize_email(email) == email
 
 
+@pytest.mark.slow
 @given(custom_fields)
 def test_normalised_custom_fields_pass_the_contract(fields: dict[Any, Any]) -> None:
     result = normalize_custom_fields(fields)
@@ -140,12 +142,14 @@ def test_normalised_custom_fields_pass_the_contract(fields: dict[Any, Any]) -> N
     Contact(custom_fields=result)
 
 
+@pytest.mark.slow
 @given(custom_fields, st.text(string.ascii_letters + string.digits, min_size=1, max_size=64))
 def test_external_id_survives_normalisation(fields: dict[Any, Any], external_id: str) -> None:
     fields["external_id"] = external_id
     assert normalize_custom_fields(fields)["external_id"] == external_id
 
 
+@pytest.mark.slow
 @given(
     first=any_text,
     full=any_text,
@@ -183,6 +187,7 @@ def test_contact_from_normalised_values_passes_the_contract(
     Contact.model_validate_json(dumps(contact))
 
 
+@pytest.mark.slow
 @given(
     title=any_text,
     amount=st.one_of(money_text, st.integers(), st.floats(), any_text),

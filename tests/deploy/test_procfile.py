@@ -19,6 +19,8 @@ from tests.support.processes import free_port, port_open
 from tests.support.waiting import wait_until
 from tests.workers.live import Crm, Sandbox
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "procfile-test-secret"
 SHOP = "riyadh-oud.myshopify.com"

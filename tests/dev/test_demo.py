@@ -8,6 +8,8 @@ import pytest
 
 from tests.dev.support import Dev
 
+pytestmark = pytest.mark.slow
+
 CONTACTS = ["Layla Al-Harbi", "Mahmoud Ali", "Noha Hassan", "Omar Farouk", "Youssef Nabil"]
 DEALS = [
     "Abandoned checkout c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4",

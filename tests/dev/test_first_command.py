@@ -12,6 +12,8 @@ import pytest
 from tests.dev.support import Dev, user_env
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 SEND_PREFIX = "adapter send-test "
 
 

@@ -13,6 +13,8 @@ from adapter.dev.stack import DevOptions, DevStack
 from adapter.settings import Settings
 from tests.support.processes import free_port, port_open
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def options() -> DevOptions:

@@ -35,6 +35,8 @@ from adapter.signing import form_headers, shopify_headers, stripe_headers
 from adapter.webhook import WebhookDelivery
 from tests.support.processes import Process
 
+pytestmark = pytest.mark.slow
+
 SHOPIFY_SECRET = "shpss_fuzz_app"
 STRIPE_SECRET = "whsec_fuzz_app"
 FORM = FormConfig(

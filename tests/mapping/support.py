@@ -12,16 +12,22 @@ from adapter.crm.commands import AnyCommand, command_from_json
 from adapter.mapping import MappingConfig, map_delivery
 from adapter.settings import FormConfig
 from adapter.webhook import WebhookDelivery
-from tests.conftest import FIXTURES
+from tests.support.shared import FIXTURES, shared_path
 
 SHOP = "demo.myshopify.com"
 RECEIVED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def fixture(name: str) -> dict[str, Any]:
-    """A fresh copy of a payload from /work/shared/fixtures (`shopify/order_...json`)."""
+    """A fresh copy of one of the repository's payloads (`shopify/orders_create.json`)."""
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     return copy.deepcopy(data)
+
+
+def published(name: str) -> dict[str, Any]:
+    """A provider's published payload from the shared set; skips the test when it is absent."""
+    data: dict[str, Any] = json.loads(shared_path(f"fixtures/{name}").read_text(encoding="utf-8"))
+    return data
 
 
 def shopify(topic: str, payload: dict[str, Any], shop: str | None = SHOP) -> WebhookDelivery:

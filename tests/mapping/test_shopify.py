@@ -19,12 +19,12 @@ from adapter.mapping import MappingConfig, MappingError
 from adapter.mapping.config import ShopifyMapping
 from tests.mapping.support import SHOP, fixture, mapped, shopify
 
-ORDER_SAMPLE = "shopify/order_create_shopifydev_webhook_sample_2026-07.json"
-ORDER_REST = "shopify/order_rest_2026-07_shopify-api-ruby.json"
-CUSTOMER_SAMPLE = "shopify/customer_create_shopifydev_webhook_sample_2026-07.json"
-CUSTOMER_REST = "shopify/customer_rest_2026-07_shopify-api-ruby.json"
-CHECKOUT_SAMPLE = "shopify/checkout_update_shopifydev_webhook_sample_2026-07.json"
-EST = timezone(timedelta(hours=-5))
+ORDER_CREATE = "shopify/orders_create.json"
+ORDER_UPDATED = "shopify/orders_updated.json"
+CUSTOMER_CREATE = "shopify/customers_create.json"
+CUSTOMER_UPDATE = "shopify/customers_update.json"
+CHECKOUT = "shopify/checkouts_update.json"
+RIYADH = timezone(timedelta(hours=3))
 
 
 def upsert_deal(topic: str, payload: dict[str, Any], **kwargs: Any) -> UpsertDeal:
@@ -48,167 +48,148 @@ def order(**fields: Any) -> dict[str, Any]:
     }
 
 
-# --- golden: the published payloads ----------------------------------------
+# --- golden: the repository's payloads (tests/fixtures/shopify) --------------
+# The providers' published payloads are checked the same way in test_published_shopify.py.
 
 
-def test_order_create_sample_becomes_a_cancelled_deal() -> None:
-    command = upsert_deal("orders/create", fixture(ORDER_SAMPLE))
+def test_cancelled_order_becomes_a_lost_deal() -> None:
+    command = upsert_deal("orders/create", fixture(ORDER_CREATE))
     deal = command.deal
 
-    external_id = f"shopify:{SHOP}:order:820982911946154508"
+    external_id = f"shopify:{SHOP}:order:7310001"
     assert command.external_id == external_id
-    assert command.source_updated_at == datetime(2021, 12, 31, 19, tzinfo=EST)
-    assert deal.title == "Order #9999"
-    assert deal.value == Decimal("404.95")
-    assert deal.currency == "USD"
-    assert deal.stage == "lost"  # cancelled_at is set in the sample
+    assert command.source_updated_at == datetime(2026, 3, 2, 9, 15, tzinfo=RIYADH)
+    assert deal.title == "Order #2040"
+    assert deal.value == Decimal("512.50")
+    assert deal.currency == "SAR"
+    assert deal.stage == "lost"  # cancelled_at is set
     assert deal.source == "shopify"
-    assert deal.tags == ["tag1", "tag2", "shopify"]
-    assert deal.contact_email == "jon@example.com"
-    assert deal.contact_phone is None  # "555-555-SHIP" is no phone number
-    assert (deal.contact_first_name, deal.contact_last_name) == ("John", "Smith")
+    assert deal.tags == ["gift", "repeat-buyer", "shopify"]
+    assert deal.contact_email == "layla.haddad@example.com"
+    assert deal.contact_phone is None  # "call the front desk" is no phone number
+    assert (deal.contact_first_name, deal.contact_last_name) == ("Layla", "Haddad")
     assert deal.create_contact_if_missing is True
-    assert deal.custom_fields is not None
-    assert deal.custom_fields["external_id"] == external_id
-    assert {
-        "shop_domain",
-        "shopify_order_id",
-        "order_name",
-        "order_number",
-        "financial_status",
-        "payment_method",
-        "payment_gateways",
-        "shipping_city",
-        "shipping_country",
-        "presentment_currency",
-        "presentment_total_price",
-        "cancelled_at",
-        "cancel_reason",
-        "raw_phone",
-    } <= set(deal.custom_fields)
-    assert deal.custom_fields["payment_gateways"] == ["visa", "bogus"]
-    assert deal.custom_fields["shipping_city"] == "Shippington"
-    assert deal.custom_fields["shipping_country"] == "US"
-    assert deal.products is not None
-    assert len(deal.products) == 5
-    first = deal.products[0]
-    assert (first.name, first.sku, first.quantity, first.unit_price) == (
-        "Aviator sunglasses",
-        "SKU2006-001",
-        Decimal(1),
-        Decimal("89.99"),
+    fields = deal.custom_fields or {}
+    assert fields["external_id"] == external_id
+    assert fields["payment_method"] == "mada"
+    assert fields["payment_gateways"] == ["mada", "manual"]
+    assert (fields["shipping_city"], fields["shipping_country"]) == ("Jeddah", "SA")
+    assert (fields["presentment_currency"], fields["presentment_total_price"]) == ("SAR", 512.5)
+    assert (fields["cancelled_at"], fields["cancel_reason"]) == (
+        "2026-03-02T09:15:00+03:00",
+        "customer",
     )
+    assert fields["raw_phone"] == "call the front desk"
+    products = deal.products or []
+    assert [(p.name, p.sku, p.quantity, p.unit_price) for p in products] == [
+        ("Cardamom coffee - 500 g", "COF-500", Decimal(2), Decimal("120.00")),
+        ("Dallah pot", "POT-01", Decimal(1), Decimal("250.00")),
+        ("Gift wrap", None, Decimal(1), Decimal(0)),
+    ]
 
 
-def test_order_rest_resource_becomes_a_won_deal_with_its_refunds() -> None:
-    command = upsert_deal("orders/updated", fixture(ORDER_REST))
+def test_partly_refunded_order_is_a_won_deal_with_its_successful_refunds() -> None:
+    command = upsert_deal("orders/updated", fixture(ORDER_UPDATED))
     deal = command.deal
 
-    assert command.external_id == f"shopify:{SHOP}:order:450789469"
-    assert command.source_updated_at == datetime(2008, 1, 10, 11, tzinfo=EST)
-    assert deal.title == "Order #1001"
-    assert deal.value == Decimal("598.94")
-    assert deal.currency == "USD"
+    assert command.external_id == f"shopify:{SHOP}:order:7310002"
+    assert command.source_updated_at == datetime(2026, 3, 7, 16, 30, tzinfo=RIYADH)
+    assert (deal.title, deal.value, deal.currency) == ("Order #2041", Decimal(860), "SAR")
     assert deal.stage == "won"  # partially_refunded
     assert deal.tags == ["shopify"]
-    assert deal.contact_email == "bob.norman@mail.example.com"
-    assert deal.contact_phone == "+557734881234"
-    assert (deal.contact_first_name, deal.contact_last_name) == ("Bob", "Norman")
+    assert deal.contact_email == "omar.saleh@example.net"
+    assert deal.contact_phone == "+966551234567"
     fields = deal.custom_fields or {}
     assert fields["external_id"] == command.external_id
-    assert fields["refunded_amount"] == 209
-    assert fields["discount_codes"] == ["TENOFF"]
-    assert fields["note_attributes"] == {"custom engraving": "Happy Birthday", "colour": "green"}
-    assert fields["payment_method"] == "bogus"
+    assert fields["refunded_amount"] == 340  # the failed refund and the sale do not count
+    assert fields["discount_codes"] == ["RAMADAN15"]
+    assert fields["note_attributes"] == {"delivery window": "evening", "wrapping": "yes"}
     assert fields["financial_status"] == "partially_refunded"
     assert "cancelled_at" not in fields
-    assert [p.sku for p in deal.products or []] == ["IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK"]
+    assert [p.sku for p in deal.products or []] == ["OUD-12", "BUR-02"]
 
 
-def test_customer_create_sample_becomes_a_contact() -> None:
-    (command,) = mapped(shopify("customers/create", fixture(CUSTOMER_SAMPLE)))
+def test_new_customer_becomes_a_contact_keeping_an_unusable_phone_aside() -> None:
+    (command,) = mapped(shopify("customers/create", fixture(CUSTOMER_CREATE)))
     assert isinstance(command, UpsertContact)
     contact = command.contact
 
-    assert command.external_id == f"shopify:{SHOP}:customer:706405506930370084"
-    assert command.source_updated_at == datetime(2021, 12, 31, 19, tzinfo=EST)
-    assert (contact.first_name, contact.last_name) == ("Bob", "Biller")
-    assert contact.emails == ["bob@biller.com"]
+    assert command.external_id == f"shopify:{SHOP}:customer:6110003"
+    assert command.source_updated_at == datetime(2026, 2, 10, 6, tzinfo=UTC)
+    assert (contact.first_name, contact.last_name) == ("Nadia", "Karam")
+    assert contact.emails == ["nadia@example.org"]
     assert contact.phones is None
-    assert contact.source == "shopify"
-    assert contact.tags == ["shopify"]
-    assert contact.description == "This customer loves ice cream"
+    assert (contact.source, contact.tags) == ("shopify", ["shopify"])
+    assert contact.description == "Prefers Arabic invoices"
     assert contact.opt_in_status is None
     assert contact.custom_fields == {
         "external_id": command.external_id,
         "shop_domain": SHOP,
-        "shopify_customer_id": "706405506930370084",
-        "city": "Ottawa",
-        "country": "CA",
-        "currency": "USD",
-        "raw_phone": "555-555-5555",
+        "shopify_customer_id": "6110003",
+        "city": "Cairo",
+        "country": "EG",
+        "orders_count": 0,
+        "total_spent": 0,
+        "currency": "EGP",
+        "raw_phone": "ask at reception",
     }
 
 
-def test_customer_rest_resource_keeps_non_ascii_tags_and_consent() -> None:
-    (command,) = mapped(shopify("customers/update", fixture(CUSTOMER_REST)))
+def test_updated_customer_keeps_non_ascii_tags_and_declined_consent() -> None:
+    (command,) = mapped(shopify("customers/update", fixture(CUSTOMER_UPDATE)))
     assert isinstance(command, UpsertContact)
     contact = command.contact
 
-    assert command.external_id == f"shopify:{SHOP}:customer:207119551"
-    assert contact.emails == ["bob.norman@mail.example.com"]
-    assert contact.phones == ["+16136120707"]
-    assert contact.tags == ["Léon", "Noël", "shopify"]
+    assert command.external_id == f"shopify:{SHOP}:customer:6110004"
+    assert contact.first_name == "Zoë"
+    assert contact.emails == ["zoe.brandt@example.com"]
+    assert contact.phones == ["+4915123456789"]
+    assert contact.tags == ["Straße", "Zoë", "vip", "shopify"]
     assert contact.opt_in_status is False
     fields = contact.custom_fields or {}
-    assert fields["orders_count"] == 1
-    assert fields["total_spent"] == 199.65
-    assert (fields["city"], fields["country"]) == ("Louisville", "US")
+    assert (fields["orders_count"], fields["total_spent"]) == (3, 249.9)
+    assert (fields["city"], fields["country"]) == ("Köln", "DE")
 
 
-def test_checkout_sample_becomes_a_lead_with_its_recovery_url() -> None:
-    (command,) = mapped(shopify("checkouts/update", fixture(CHECKOUT_SAMPLE)))
+def test_abandoned_checkout_becomes_a_lead_with_its_recovery_url() -> None:
+    (command,) = mapped(shopify("checkouts/update", fixture(CHECKOUT)))
     assert isinstance(command, CreateLead)
     contact, deal = command.lead.contact, command.lead.deal
 
-    external_id = f"shopify:{SHOP}:checkout:123123123"
+    external_id = f"shopify:{SHOP}:checkout:c1a2b3d4e5f6"
     assert command.external_id == external_id
-    assert contact.emails == ["example@email.com"]  # the checkout's, not also the customer's
-    assert (contact.first_name, contact.last_name) == ("John", "Smith")
+    assert contact.emails == ["visitor@example.com"]  # the checkout's, not also the account's
+    assert (contact.first_name, contact.last_name) == ("Sami", "Aziz")
     assert contact.opt_in_status is False
-    assert deal.title == "Abandoned checkout 123123123"
-    assert deal.value == Decimal("421.88")
-    assert deal.currency == "USD"
-    assert deal.stage == "new"
+    assert deal.title == "Abandoned checkout c1a2b3d4e5f6"
+    assert (deal.value, deal.currency, deal.stage) == (Decimal(199), "SAR", "new")
     assert deal.tags == ["shopify", "abandoned-checkout"]
     fields = deal.custom_fields or {}
     assert fields["external_id"] == external_id
-    assert fields["recovery_url"].startswith("https://checkout.local/548380009/checkouts/123123123")
-    assert fields["checkout_token"] == "123123123"
+    assert fields["recovery_url"] == "https://shop.example/checkouts/c1a2b3d4e5f6/recover?key=abc123"
+    assert fields["checkout_token"] == "c1a2b3d4e5f6"
     assert len(deal.products or []) == 2
 
 
-def test_customers_redact_sample_asks_to_redact_the_customer() -> None:
-    payload = fixture("shopify/customers_redact_shopifydev_webhook_sample_2026-07.json")
-    (command,) = mapped(shopify("customers/redact", payload))
+def test_customers_redact_asks_to_redact_the_customer() -> None:
+    (command,) = mapped(shopify("customers/redact", fixture("shopify/customers_redact.json")))
     assert isinstance(command, RedactContact)
-    assert command.external_id == f"shopify:{SHOP}:customer:191167"
-    assert command.emails == ["john@example.com"]
-    assert command.phones == []  # "555-625-1199" is not a valid number in the default region
+    assert command.external_id == f"shopify:{SHOP}:customer:6110006"
+    assert command.emails == ["leaving@example.com"]
+    assert command.phones == []  # "not a number" is dropped
 
 
-def test_customers_data_request_sample_is_recorded() -> None:
-    payload = fixture("shopify/customers_data_request_shopifydev_webhook_sample_2026-07.json")
+def test_customers_data_request_is_recorded() -> None:
+    payload = fixture("shopify/customers_data_request.json")
     (command,) = mapped(shopify("customers/data_request", payload))
     assert isinstance(command, RecordDataRequest)
-    assert command.external_id == f"shopify:{SHOP}:data_request:9999"
+    assert command.external_id == f"shopify:{SHOP}:data_request:4321"
     assert command.shop_domain == SHOP
-    assert command.orders_requested == ["299938", "280263", "220458"]
+    assert command.orders_requested == ["7310020", "7310021"]
 
 
-def test_shop_redact_sample_forgets_the_shop() -> None:
-    payload = fixture("shopify/shop_redact_shopifydev_webhook_sample_2026-07.json")
-    (command,) = mapped(shopify("shop/redact", payload))
+def test_shop_redact_forgets_the_shop() -> None:
+    (command,) = mapped(shopify("shop/redact", fixture("shopify/shop_redact.json")))
     assert command == ForgetShop(external_id=f"shopify:{SHOP}:shop", shop_domain=SHOP)
 
 
@@ -425,20 +406,20 @@ def test_checkout_without_email_or_phone_is_skipped() -> None:
 
 
 def test_completed_checkout_is_skipped() -> None:
-    payload = fixture(CHECKOUT_SAMPLE)
-    payload["completed_at"] = "2022-01-01T10:00:00-05:00"
+    payload = fixture(CHECKOUT)
+    payload["completed_at"] = "2026-03-10T20:30:00+03:00"
     assert mapped(shopify("checkouts/update", payload)) == []
 
 
 def test_checkout_create_and_update_make_the_same_lead() -> None:
-    payload = fixture(CHECKOUT_SAMPLE)
+    payload = fixture(CHECKOUT)
     created = mapped(shopify("checkouts/create", payload))
     updated = mapped(shopify("checkouts/update", payload))
     assert created == updated
 
 
 def test_checkout_without_token_is_a_mapping_error() -> None:
-    payload = fixture(CHECKOUT_SAMPLE)
+    payload = fixture(CHECKOUT)
     del payload["token"]
     with pytest.raises(MappingError, match="token"):
         mapped(shopify("checkouts/create", payload))

@@ -11,11 +11,11 @@ from adapter.mapping import MappingConfig, MappingError, ignore_reason
 from adapter.mapping.config import StripeMapping
 from tests.mapping.support import fixture, mapped, stripe, stripe_event
 
-SESSION = "stripe/checkout.session.completed_stripe-ruby-mock.json"
-REFUND = "stripe/charge.refunded_stripe-ruby-mock.json"
-CUSTOMER = "stripe/customer.created_stripe-ruby-mock.json"
-INVOICE = "stripe/invoice.paid_stripe-ruby-mock.json"
-PI = "pi_000000000000000000000000"
+SESSION = "stripe/checkout.session.completed.json"
+REFUND = "stripe/charge.refunded.json"
+CUSTOMER = "stripe/customer.created.json"
+INVOICE = "stripe/invoice.paid.json"
+PI = "pi_3Qintent000000001"
 
 
 def session(**fields: Any) -> dict[str, Any]:
@@ -68,7 +68,8 @@ def one(event: dict[str, Any], config: MappingConfig | None = None) -> Any:
     return command
 
 
-# --- golden: the published events -------------------------------------------
+# --- golden: the repository's events (tests/fixtures/stripe) ------------------
+# The providers' published events are checked the same way in test_published_stripe.py.
 
 
 def test_checkout_session_completed_event_becomes_a_won_deal_keyed_on_its_intent() -> None:
@@ -77,26 +78,20 @@ def test_checkout_session_completed_event_becomes_a_won_deal_keyed_on_its_intent
     deal = command.deal
 
     assert command.external_id == f"stripe:pi:{PI}"
-    assert command.source_updated_at == datetime.fromtimestamp(1648319959, tz=UTC)
+    assert command.source_updated_at == datetime.fromtimestamp(1772000000, tz=UTC)
     assert deal.title == f"Payment {PI}"
-    assert deal.value == Decimal("30.00")
-    assert deal.currency == "USD"
-    assert deal.stage == "won"
-    assert deal.contact_email == "stripe@example.com"
+    assert (deal.value, deal.currency, deal.stage) == (Decimal("45.00"), "USD", "won")
+    assert deal.contact_email == "maya@example.com"
     assert deal.contact_phone is None
-    assert deal.source == "stripe"
-    assert deal.tags == ["stripe"]
+    assert (deal.contact_first_name, deal.contact_last_name) == ("Maya", "Lin")
+    assert (deal.source, deal.tags) == ("stripe", ["stripe"])
     fields = deal.custom_fields or {}
     assert fields["external_id"] == command.external_id
-    assert {
-        "stripe_checkout_session_id",
-        "stripe_payment_intent_id",
-        "stripe_customer_id",
-        "payment_status",
-        "checkout_mode",
-        "livemode",
-    } <= set(fields)
-    assert fields["stripe_customer_id"] == "cus_00000000000000"
+    assert fields["stripe_checkout_session_id"] == "cs_test_a1b2c3d4"
+    assert fields["stripe_payment_intent_id"] == PI
+    assert fields["stripe_customer_id"] == "cus_Qcustomer0001"
+    assert (fields["payment_status"], fields["checkout_mode"]) == ("paid", "payment")
+    assert fields["livemode"] is False
 
 
 def test_charge_refunded_event_without_a_payment_intent_has_no_deal() -> None:
@@ -112,9 +107,9 @@ def test_charge_refunded_event_with_its_intent_marks_the_deal_lost() -> None:
     assert command.changes.stage == "lost"
     fields = command.changes.custom_fields or {}
     assert fields["external_id"] == command.external_id
-    assert fields["refunded_amount"] == 1
+    assert fields["refunded_amount"] == 45
     assert fields["refund_status"] == "full"
-    assert fields["stripe_charge_id"] == "ch_000000000000000000000000"
+    assert fields["stripe_charge_id"] == "ch_3Qcharge000000001"
 
 
 def test_customer_created_event_without_email_or_phone_is_skipped() -> None:
@@ -134,11 +129,11 @@ def test_customer_created_event_with_details_becomes_a_contact() -> None:
     assert isinstance(command, UpsertContact)
     contact = command.contact
 
-    assert command.external_id == "stripe:customer:cus_00000000000000"
+    assert command.external_id == "stripe:customer:cus_Qcustomer0002"
     assert (contact.first_name, contact.last_name) == ("Mahmoud", "Abdel Rahman")
     assert contact.emails == ["mahmoud@example.com"]
     assert contact.phones == ["+966501234567"]
-    assert contact.description == "(created by Stripe CLI)"
+    assert contact.description == "Signed up at the spring fair"
     fields = contact.custom_fields or {}
     assert fields["external_id"] == command.external_id  # metadata never overrides it
     assert fields["plan_tier"] == "gold"
@@ -157,19 +152,20 @@ def test_invoice_paid_event_with_customer_email_becomes_a_won_deal() -> None:
     assert isinstance(command, UpsertDeal)
     deal = command.deal
 
-    assert command.external_id == "stripe:invoice:in_000000000000000000000000"
-    assert deal.title == "Invoice EE1DF78D-0001"
-    assert (deal.value, deal.currency, deal.stage) == (Decimal("20.00"), "USD", "won")
+    assert command.external_id == "stripe:invoice:in_1Qinvoice0000001"
+    assert deal.title == "Invoice MAYA-0007"
+    assert (deal.value, deal.currency, deal.stage) == (Decimal("30.00"), "USD", "won")
     assert deal.contact_email == "payer@example.com"
     (line,) = deal.products or []
+    # no unit price on the line: its amount over its quantity
     assert (line.name, line.quantity, line.unit_price) == (
-        "(created by Stripe CLI)",
-        Decimal(1),
-        Decimal("20.00"),
+        "Workshop seat",
+        Decimal(3),
+        Decimal("10.00"),
     )
     fields = deal.custom_fields or {}
-    assert fields["invoice_number"] == "EE1DF78D-0001"
-    assert fields["stripe_payment_intent_id"] == PI
+    assert fields["invoice_number"] == "MAYA-0007"
+    assert fields["stripe_payment_intent_id"] == "pi_3Qintent000000002"
 
 
 # --- one sale, one deal ------------------------------------------------------

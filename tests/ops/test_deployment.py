@@ -149,6 +149,7 @@ def test_worker_can_be_scaled(compose_dir: Path) -> None:
     assert "container_name" not in normalized
 
 
+@pytest.mark.slow
 def test_redis_persists_with_aof_every_second_on_a_volume(compose_dir: Path) -> None:
     normalized = _compose(compose_dir, "config").stdout
     aof = r"- --appendonly\n\s+- \"?yes\"?\n\s+- --appendfsync\n\s+- everysec"

@@ -167,7 +167,7 @@ def test_stripe_sends_a_fresh_event_id_each_time(verifier: Verifier, configured:
 def test_stripe_file_payload_is_sent_with_the_given_event_type(
     verifier: Verifier, configured: Path, fixtures_dir: Path
 ) -> None:
-    fixture = fixtures_dir / "stripe" / "charge.refunded_stripe-ruby-mock.json"
+    fixture = fixtures_dir / "stripe" / "charge.refunded.json"
     code = send(
         "--source",
         "stripe",
@@ -274,6 +274,7 @@ def test_unreachable_url_exits_1(configured: Path, capsys: pytest.CaptureFixture
     assert "failed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_script_sends_a_verified_delivery(verifier: Verifier, configured: Path) -> None:
     result = subprocess.run(
         adapter_command("send-test", "--source", "stripe", "--url", verifier.url),

@@ -20,6 +20,8 @@ from tests.ops_endpoints.support import (
 )
 from workers.deadletters import DeadLetters
 
+pytestmark = pytest.mark.slow
+
 # CI installs Debian's chromium (scripts/test): a missing browser is a failure, not a skip.
 assert chromium() is not None, "chromium is not installed (apt-get install chromium)"
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 
+import pytest
 import redis
 
 from tests.ops_endpoints.support import ROOT, put_dead_letter
@@ -26,6 +27,7 @@ def status(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_status_json_reports_queues_outbox_dead_letters_limits_and_workers(
     redis_url: str, text_redis: redis.Redis
 ) -> None:

@@ -20,6 +20,8 @@ from tests.ops_endpoints.support import (
 from tests.support.processes import Process, adapter_command, free_port
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 SENT = 12
 
 

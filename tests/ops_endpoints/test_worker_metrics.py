@@ -14,6 +14,8 @@ from tests.ops_endpoints.scrape import Scrape
 from tests.ops_endpoints.support import ROOT, order_body, shopify_headers
 from tests.support.processes import Process, adapter_command, free_port
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -17,6 +17,8 @@ from tests.sandbox.conftest import Server, start_server
 from tests.support.processes import Process, adapter_command, free_port
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 
 def curl(*args: str) -> tuple[int, str]:
     done = subprocess.run(

@@ -183,6 +183,7 @@ def test_a_lead_already_created_is_not_sent_again(ctx: Context, crm: FakeCrm) ->
     assert crm.requests == {"POST /create-lead": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_random_faults_and_order_end_in_the_newest_state_once(redis_url: str, seed: int) -> None:
     """Four versions of six orders and of three customers, and three leads sent twice,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import redis
 
 from tests.support.waiting import wait_until
@@ -24,6 +25,7 @@ def limiter(connection: redis.Redis, **options: float) -> RateLimiter:
     )
 
 
+@pytest.mark.slow
 def test_never_more_than_n_admits_in_any_window_across_clients(redis_url: str) -> None:
     per_window, window = 5, 1.0
     admits: list[float] = []

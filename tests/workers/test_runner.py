@@ -29,6 +29,7 @@ def ctx(redis_url: str, crm: FakeCrm) -> Iterator[Context]:
     context.close()
 
 
+@pytest.mark.slow
 def test_a_worker_thread_delivers_and_stops(ctx: Context, crm: FakeCrm) -> None:
     worker = WorkerThread(ctx.settings, context=ctx).start()
     try:
@@ -40,6 +41,7 @@ def test_a_worker_thread_delivers_and_stops(ctx: Context, crm: FakeCrm) -> None:
     assert not worker._thread.is_alive()
 
 
+@pytest.mark.slow
 def test_burst_mode_drains_the_outbox_and_returns(ctx: Context, crm: FakeCrm) -> None:
     crm.fail("POST /create-deals-bulk", "error_before")  # a retry after backoff
     intake.queue_commands(ctx, [upsert_deal(n) for n in range(3)])
