@@ -76,9 +76,16 @@ def _port_open(port: int) -> bool:
 
 @contextmanager
 def _child(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    # run from the code's own directory: `python -m` puts the working directory first
+    # on sys.path, ahead of PYTHONPATH, so another one would run another tree's code
+    cwd = (env or {}).get("PYTHONPATH", str(ROOT))
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
     try:
         yield
