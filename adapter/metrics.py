@@ -119,6 +119,20 @@ DELIVERY_SECONDS = Spec(
     DELIVERY_BUCKETS,
 )
 
+WRITES_AVOIDED = Spec(
+    "adapter_crm_writes_avoided",
+    "CRM work not sent, by reason: `coalesced` (a command merged into a waiting one), "
+    "`noop` (an update that changes no field we last wrote), `grouped` (a deal's PATCH "
+    "carried by another deal's identical one), `no_read` (a PATCH built without a GET).",
+    ("reason",),
+)
+GUARD_MISSES = Spec(
+    "adapter_crm_guard_misses",
+    "Guarded PATCHes that matched no row (the deal changed in the CRM since we last "
+    "saw it) and fell back to read-merge-write, by record kind.",
+    ("record",),
+)
+
 SPECS: tuple[Spec, ...] = (
     DELIVERIES,
     ACK_SECONDS,
@@ -128,6 +142,8 @@ SPECS: tuple[Spec, ...] = (
     RATE_LIMIT_WAITS,
     DEAD_LETTERS,
     DELIVERY_SECONDS,
+    WRITES_AVOIDED,
+    GUARD_MISSES,
 )
 
 # --- bounded label values ----------------------------------------------------------
@@ -171,6 +187,8 @@ CRM_ENDPOINTS = frozenset(
 )
 OUTBOX_KINDS = frozenset({"deals", "contacts", "leads", "changes"})
 WAIT_REASONS = frozenset({"window", "flight", "pause"})
+AVOIDED_REASONS = frozenset({"coalesced", "noop", "grouped", "no_read"})
+RECORD_KINDS = frozenset({"deal", "contact"})
 LETTER_KINDS = frozenset({"command", "delivery"})
 
 
@@ -510,3 +528,19 @@ def read_recent(connection: redis.Redis, limit: int = RECENT_LIMIT) -> list[Rece
         except (ValueError, KeyError, TypeError):
             continue
     return found
+
+
+def writes_avoided(reason: str, amount: int = 1) -> None:
+    """CRM work we did not send: merged, unchanged, grouped, or written without a read."""
+    if amount <= 0:
+        return
+    writes = Writes()
+    writes.count(WRITES_AVOIDED, (one_of(reason, AVOIDED_REASONS),), amount)
+    _write(writes)
+
+
+def guard_missed(record: str) -> None:
+    """A guarded PATCH matched no row: someone changed the record since we saw it."""
+    writes = Writes()
+    writes.count(GUARD_MISSES, (one_of(record, RECORD_KINDS),))
+    _write(writes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from crm_sandbox import records, validation
@@ -215,7 +216,7 @@ def _patch(store: Store, call: Call, query: Query, representation: bool) -> Repl
             if not query.matches(record.row):
                 continue
             row = {**record.row, **fields}
-            row["updated_at"] = fields.get("updated_at") or call.now
+            row["updated_at"] = fields.get("updated_at") or _after(record.row, call.now)
             if row["id"] != record.row["id"] and tx.id_taken(table.name, row["id"]):
                 raise _duplicate_key(table, row["id"])
             if table.name == "contacts":
@@ -225,6 +226,21 @@ def _patch(store: Store, call: Call, query: Query, representation: bool) -> Repl
                 tx.update_deal(call.org_id, record.row["id"], row)
             updated.append(row)
     return _written(call, 200, updated, query, representation)
+
+
+def _after(row: Row, now: str) -> str:
+    """A write's `updated_at`: now, but never the time the row already shows.
+
+    PostgreSQL's now() has microseconds, so two writes of one row never share an
+    `updated_at`, and a PATCH filtered on `updated_at=eq.<a time read before>` (a
+    compare-and-set, §2.1.3's PATCH by filter) matches no row once anyone wrote it
+    since. The document's timestamps have milliseconds: two writes within one would
+    look alike, so the later one moves a millisecond on."""
+    previous = row.get("updated_at")
+    if not isinstance(previous, str) or now > previous:
+        return now
+    later = datetime.fromisoformat(previous.replace("Z", "+00:00")) + timedelta(milliseconds=1)
+    return records.timestamp(later)
 
 
 def _check_deal_change(tx: Tx, call: Call, fields: dict[str, Any], row: Row) -> None:

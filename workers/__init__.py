@@ -9,11 +9,14 @@ How a delivery travels
    a marker for the delivery id, so a job run twice queues nothing twice (`intake`). A
    delivery that cannot be mapped is kept raw in the dead letters (`deadletters`).
 2. The outbox (`outbox`) is durable in Redis: one queue per kind of request — DEALS
-   (/create-deals-bulk, 100 a request), CONTACTS (/import-contacts-bulk, 500), LEADS
-   (/create-lead, or /create-leads-bulk when several wait), CHANGES (one GET + PATCH at
-   a time: updates to known deals, UpdateDeal, RedactContact). Each queue is a sorted
-   set of due times, a sorted set of leases, and hashes of entries; every transition is
-   one Lua script.
+   (creates, 100 to a /create-deals-bulk, and updates: PATCHes without a GET, guarded
+   by `updated_at`, identical ones grouped in one `id=in.(…)`; see `deals`), CONTACTS
+   (/import-contacts-bulk, 500), LEADS (/create-lead, or /create-leads-bulk when
+   several wait), CHANGES (redactions, one at a time). Each queue is a sorted set of
+   due times, a sorted set of leases, and hashes of entries; every transition is one
+   Lua script (`outbox_scripts`). Commands for one record merge while they wait
+   (`coalesce`), and an update that changes nothing we last wrote is not sent
+   (`snapshots`); docs/delivery.md.
 3. `jobs.flush_outbox(kind)` (RQ, queue `outbox`) drains a queue (`flush`): it takes a
    request slot from the shared limiter first, then claims everything due up to the
    cap, then sends one request. So while the CRM's budget is spent, entries pile up,
@@ -53,7 +56,9 @@ Effectively once
   searched for by `custom_fields->>external_id` (under the lock).
 - Every command carries the source's `updated_at`: a command identical to the last one
   applied, or older than one applied or sent, for its external id is skipped without
-  a request. PATCHes read, merge custom_fields (and tags), write.
+  a request. PATCHes merge custom_fields (and tags) into the deal's state as we last
+  saw it, guarded by its `updated_at`; a guard that matches no row reads, merges and
+  writes again.
 
 Failures
 --------

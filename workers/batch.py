@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from adapter import metrics
 from adapter.crm.errors import CrmError, TransientCrmError
 from workers.context import Context
 from workers.deadletters import command_letter
-from workers.outbox import Claim, Claimed, Entry, Settlement
+from workers.outbox import Claim, Claimed, Entry, Settlement, merged_entry
 from workers.privacy import scrub
 from workers.status import record_crm_error
 
@@ -53,6 +53,28 @@ def row_error_is_transient(text: str | None) -> bool:
     return any(word in lowered for word in _TRANSIENT_WORDS)
 
 
+def _absorb(
+    older: tuple[datetime, int, Claimed], newer: tuple[datetime, int, Claimed]
+) -> tuple[datetime, int, Claimed]:
+    """The newer claimed entry, carrying the older one's command merged in if they merge."""
+    old_entry, new_entry = older[2].entry, newer[2].entry
+    assert old_entry is not None
+    assert new_entry is not None
+    merged = merged_entry(old_entry, new_entry)
+    if merged is None:
+        return newer
+    # the newer entry's own retry state stays with it
+    entry = merged.model_copy(
+        update={
+            "attempts": new_entry.attempts,
+            "first_failure_at": new_entry.first_failure_at,
+            "last_error": new_entry.last_error,
+            "create": old_entry.create or new_entry.create,
+        }
+    )
+    return newer[0], newer[1], replace(newer[2], entry=entry)
+
+
 @dataclass
 class _Letter:
     entry_id: str
@@ -73,12 +95,15 @@ class Batch:
         self._live: list[Claimed] | None = None
 
     def live(self) -> list[Claimed]:
-        """The claimed entries to work on, at most one per external id: the newest.
+        """The claimed entries to work on, at most one per external id.
 
         One request never carries two rows for one record: the CRM would apply them in
         row order whatever their age, and a resend could not tell which row created the
-        record. The older commands are acknowledged as superseded. Vanished entries are
-        acknowledged too, and one whose workers kept dying is dead-lettered.
+        record. Commands for one record that do merge (`workers.coalesce`; e.g. one that
+        came back after a failure and one queued meanwhile) become one, carried by the
+        newest entry; of others, the newest is kept. The rest are acknowledged as
+        superseded. Vanished entries are acknowledged too, and one whose workers kept
+        dying is dead-lettered.
         """
         if self._live is not None:
             return self._live
@@ -96,10 +121,13 @@ class Batch:
                     newest[command.external_id] = key
                     continue
                 older, newer = sorted([seen, key], key=lambda k: (k[0], k[1]))
+                newest[command.external_id] = _absorb(older, newer)
                 self.done(older[2])
-                newest[command.external_id] = newer
         self._live = [claimed for _, _, claimed in sorted(newest.values(), key=lambda k: k[1])]
         return self._live
+
+    def is_decided(self, claimed: Claimed) -> bool:
+        return claimed.id in self._decided
 
     def pending(self) -> list[Claimed]:
         return [c for c in self.claim.entries if c.id not in self._decided]

@@ -1,19 +1,29 @@
 """CONTACTS: UpsertContact commands, up to 500 in an /import-contacts-bulk.
 
 The CRM matches each row on email, then phone, and merges into the contact it finds,
-so resending a row creates nothing new. An upsert older than the last one applied
-for its external id is skipped.
+so resending a row creates nothing new, and a new contact is created by the same
+request. An upsert older than the last one applied for its external id is skipped.
+
+Repeated `customers/update` and `customer.updated` merge while they wait
+(`workers.coalesce`); one that would change nothing is not sent: we keep what we last
+sent for the contact, merged as the CRM merges it (`workers.snapshots`), and an upsert
+that leaves it unchanged is a no-op.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from adapter import metrics
 from adapter.crm.client import CrmClient
 from adapter.crm.commands import UpsertContact
 from adapter.crm.errors import CrmError
 from adapter.crm.models import BulkContactsRequest, ContactRowResult
 from workers.batch import Batch
+from workers.coalesce import merge_fields
 from workers.outbox import Claimed
 from workers.ratelimit import LimiterTimeout
+from workers.snapshots import Snapshots, plain
 from workers.status import record_crm_success
 
 
@@ -22,13 +32,28 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
     live = batch.live()
     commands = {c.id: c.command_as(UpsertContact) for c in live}
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
+    snapshots = Snapshots(ctx.redis)
+    sent = snapshots.contacts(cmd.external_id for cmd in commands.values())
     to_send: list[tuple[Claimed, UpsertContact]] = []
+    after: dict[str, dict[str, Any]] = {}
+    noops = 0
     for claimed in live:
         command = commands[claimed.id]
         if records[command.external_id].supersedes(command):
             batch.done(claimed)
-        else:
-            to_send.append((claimed, command))
+            continue
+        before = sent.get(command.external_id)
+        state = plain(merge_fields(before or {}, command.contact.model_dump(exclude_none=True)))
+        if before is not None and state == before:
+            noops += 1
+            ctx.idmap.record(
+                command.external_id, applied=command, previous=records[command.external_id]
+            )
+            batch.done(claimed)
+            continue
+        after[command.external_id] = state
+        to_send.append((claimed, command))
+    metrics.writes_avoided("noop", noops)
     if not to_send:
         return
 
@@ -49,6 +74,7 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
 
     rows: dict[int, ContactRowResult] = {row.index: row for row in response.results}
     writes = ctx.idmap.writes()
+    states: list[tuple[str, dict[str, Any]]] = []
     for index, (claimed, command) in enumerate(to_send):
         row = rows.get(index)
         if row is None:
@@ -63,5 +89,6 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
                 previous=records[command.external_id],
             )
             batch.done(claimed)
+            states.append((command.external_id, after[command.external_id]))
     writes.flush()
-
+    snapshots.put_contacts(states)

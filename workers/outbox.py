@@ -9,8 +9,16 @@ One queue per kind of request (`Kind`). Each queue is
 - `meta`   hash, entry id -> {"l": lock keys, "s": send alone, "r": is a retry}
 - `reclaims` hash, entry id -> how many claims of it expired (a worker died holding it)
 
-and one `locks` hash shared by all kinds: lock key (an external id, a contact) -> the
-claim token holding it and until when. Every change is one Lua script, so a claim,
+and two hashes shared by all kinds: `locks`, lock key (an external id, a contact) ->
+the claim token holding it and until when; `waiting`, "{kind}|{external id}" -> the
+entry of that record that waits unclaimed, into which the next command for the record
+is merged (`workers.coalesce`), so one record has one waiting command, in its newest
+state. A claim frees the slot (a later command starts a new entry); a retry takes it
+back when it is free. The merge itself is done in Python and written by a script that
+first checks the waiting entry is still the one that was read (compare-and-set): a
+claim or another add in between makes the add read again.
+
+Every change is one Lua script (`workers.outbox_scripts`), so a claim, a merge,
 an acknowledgement or a retry is atomic, and a worker killed at any moment leaves
 its entries leased until the lease expires, when the next claim takes them back.
 
@@ -34,6 +42,7 @@ from typing import Any, TypeVar
 import redis
 from pydantic import BaseModel, ConfigDict
 
+from adapter import metrics
 from adapter.crm.commands import (
     AnyCommand,
     Command,
@@ -44,19 +53,26 @@ from adapter.crm.commands import (
     UpsertDeal,
 )
 from adapter.crm.models import MAX_BULK_CONTACTS, MAX_BULK_DEALS, MAX_BULK_LEADS
+from workers import outbox_scripts as scripts
+from workers.coalesce import mergeable, try_merge
 
 PREFIX = "outbox"
 LOCKS_KEY = f"{PREFIX}:locks"
+WAITING_KEY = f"{PREFIX}:waiting"
+# an add retries this often when claims keep taking the entry it merges into
+MERGE_ATTEMPTS = 50
 SEQ_KEY = f"{PREFIX}:seq"
 
 
 class Kind(StrEnum):
     """One queue per kind of CRM request."""
 
-    DEALS = "deals"  # /create-deals-bulk
+    # every deal command: creates (/create-deals-bulk) and updates (PATCH, grouped);
+    # one kind, so that a create and its updates for one order merge while they wait
+    DEALS = "deals"
     CONTACTS = "contacts"  # /import-contacts-bulk
     LEADS = "leads"  # /create-lead, /create-leads-bulk
-    CHANGES = "changes"  # one deal or contact at a time: GET, PATCH
+    CHANGES = "changes"  # redactions, one at a time
 
 
 CAPS: dict[Kind, int] = {
@@ -73,7 +89,7 @@ class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     command: Command
-    # the CRM deal this command changes, once known: it then goes to CHANGES
+    # the CRM deal this command changes, once known
     deal_id: str | None = None
     contact_id: str | None = None
     # send as a create even if the id map knows a deal (it was deleted in the CRM)
@@ -92,13 +108,13 @@ class Entry(BaseModel):
 
 def kind_of(entry: Entry) -> Kind:
     command = entry.command
-    if isinstance(command, UpsertDeal):
-        return Kind.CHANGES if entry.deal_id and not entry.create else Kind.DEALS
+    if isinstance(command, UpsertDeal | UpdateDeal):
+        return Kind.DEALS
     if isinstance(command, UpsertContact):
         return Kind.CONTACTS
     if isinstance(command, CreateLead):
         return Kind.LEADS
-    if isinstance(command, UpdateDeal | RedactContact):
+    if isinstance(command, RedactContact):
         return Kind.CHANGES
     raise ValueError(f"{command.kind} is not sent to the CRM")
 
@@ -181,201 +197,6 @@ class Settlement:
         self.retried.append((entry_id, delay, entry, alone))
 
 
-_ADD = """
-if ARGV[1] ~= '' then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ids = {}
-for _, e in ipairs(cjson.decode(ARGV[2])) do
-  local base = 2 + (e[1] - 1) * 4
-  local id = e[2]
-  if id == '' then id = string.format('%014d', redis.call('INCR', KEYS[1])) end
-  if not redis.call('ZSCORE', KEYS[base + 2], id) then
-    redis.call('HSET', KEYS[base + 3], id, e[3])
-    redis.call('HSET', KEYS[base + 4], id, e[4])
-    redis.call('ZADD', KEYS[base + 1], 'NX', now + e[5], id)
-  end
-  table.insert(ids, id)
-end
-return ids
-"""
-
-# KEYS: ready leased owner items meta reclaims locks
-# ARGV: cap linger_ms lease_ms token scan
-_CLAIM = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cap, linger, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local token, scan = ARGV[4], tonumber(ARGV[5])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-  redis.call('HINCRBY', KEYS[6], id, 1)
-  local meta = cjson.decode(redis.call('HGET', KEYS[5], id) or '{}')
-  meta['r'] = 1
-  redis.call('HSET', KEYS[5], id, cjson.encode(meta))
-  redis.call('ZADD', KEYS[1], now, id)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, scan)
-local taken, metas, held = {}, {}, {}
-local ready, blocked, oldest = false, false, nil
-local i = 1
-while i <= #due and #taken < cap do
-  local id, score = due[i], tonumber(due[i + 1])
-  local meta = cjson.decode(redis.call('HGET', KEYS[5], id) or '{}')
-  local keys = meta['l'] or {}
-  local free = true
-  for _, k in ipairs(keys) do
-    if not held[k] then
-      local v = redis.call('HGET', KEYS[7], k)
-      if v then
-        local sep = string.find(v, ':', 1, true)
-        if tonumber(string.sub(v, sep + 1)) > now and string.sub(v, 1, sep - 1) ~= token then
-          free = false
-          break
-        end
-      end
-    end
-  end
-  if free and meta['s'] == 1 and #taken > 0 then free = false end
-  if free then
-    for _, k in ipairs(keys) do held[k] = true end
-    table.insert(taken, id)
-    table.insert(metas, keys)
-    if oldest == nil or score < oldest then oldest = score end
-    if meta['r'] == 1 or meta['s'] == 1 or now - score >= linger then ready = true end
-    if meta['s'] == 1 then break end
-  else
-    blocked = true
-  end
-  i = i + 2
-end
-if #taken == 0 then
-  local wait = -1
-  if blocked then wait = 200 end
-  local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  if #nxt > 0 then
-    local w = tonumber(nxt[2]) - now
-    if wait < 0 or w < wait then wait = w end
-  end
-  return {0, wait}
-end
-if #taken < cap and not ready then
-  return {0, math.max(1, linger - (now - oldest))}
-end
-local exp = now + lease
-local mark = token .. ':' .. exp
-local lock_args, lease_args, owner_args = {}, {}, {}
-for k, _ in pairs(held) do
-  table.insert(lock_args, k)
-  table.insert(lock_args, mark)
-end
-for _, id in ipairs(taken) do
-  table.insert(lease_args, exp)
-  table.insert(lease_args, id)
-  table.insert(owner_args, id)
-  table.insert(owner_args, token)
-end
-redis.call('HSET', KEYS[7], unpack(lock_args))
-redis.call('ZREM', KEYS[1], unpack(taken))
-redis.call('ZADD', KEYS[2], unpack(lease_args))
-redis.call('HSET', KEYS[3], unpack(owner_args))
-local items = redis.call('HMGET', KEYS[4], unpack(taken))
-local reclaims = redis.call('HMGET', KEYS[6], unpack(taken))
-local out = {1, exp}
-for n, id in ipairs(taken) do
-  table.insert(out, id)
-  table.insert(out, items[n] or '')
-  table.insert(out, reclaims[n] or '0')
-  table.insert(out, cjson.encode(metas[n]))
-end
-return out
-"""
-
-# KEYS: ready leased owner items meta reclaims locks
-# ARGV: token, acks (json ids), retries (json [id, delay_ms, item, alone]), lock keys (json)
-_SETTLE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local token = ARGV[1]
-local done = 0
-for _, id in ipairs(cjson.decode(ARGV[2])) do
-  if redis.call('HGET', KEYS[3], id) == token then
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
-    redis.call('HDEL', KEYS[4], id)
-    redis.call('HDEL', KEYS[5], id)
-    redis.call('HDEL', KEYS[6], id)
-    done = done + 1
-  end
-end
-for _, r in ipairs(cjson.decode(ARGV[3])) do
-  local id = r[1]
-  if redis.call('HGET', KEYS[3], id) == token then
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
-    redis.call('HSET', KEYS[4], id, r[3])
-    local meta = cjson.decode(redis.call('HGET', KEYS[5], id) or '{}')
-    meta['r'] = 1
-    if r[4] == 1 then meta['s'] = 1 end
-    redis.call('HSET', KEYS[5], id, cjson.encode(meta))
-    redis.call('ZADD', KEYS[1], now + r[2], id)
-    done = done + 1
-  end
-end
-local prefix = token .. ':'
-for _, k in ipairs(cjson.decode(ARGV[4])) do
-  local v = redis.call('HGET', KEYS[7], k)
-  if v and string.sub(v, 1, #prefix) == prefix then redis.call('HDEL', KEYS[7], k) end
-end
-return done
-"""
-
-# KEYS: leased owner locks; ARGV: token lease_ms ids(json) lock keys(json)
-_TOUCH = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local token = ARGV[1]
-local exp = now + tonumber(ARGV[2])
-local held = 0
-for _, id in ipairs(cjson.decode(ARGV[3])) do
-  if redis.call('HGET', KEYS[2], id) == token then
-    redis.call('ZADD', KEYS[1], 'XX', exp, id)
-    held = held + 1
-  end
-end
-local prefix = token .. ':'
-for _, k in ipairs(cjson.decode(ARGV[4])) do
-  local v = redis.call('HGET', KEYS[3], k)
-  if v and string.sub(v, 1, #prefix) == prefix then
-    redis.call('HSET', KEYS[3], k, prefix .. exp)
-  end
-end
-return {held, exp}
-"""
-
-# KEYS: ready leased; returns {due now, leases expired, waiting in all, next due in ms or -1}
-_DUE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local due = redis.call('ZCOUNT', KEYS[1], '-inf', now)
-local expired = redis.call('ZCOUNT', KEYS[2], '-inf', now)
-local total = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
-local nxt = -1
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #first > 0 then nxt = math.max(0, tonumber(first[2]) - now) end
-local lease = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if #lease > 0 then
-  local w = math.max(0, tonumber(lease[2]) - now)
-  if nxt < 0 or w < nxt then nxt = w end
-end
-return {due, expired, total, nxt}
-"""
-
-
 @dataclass(frozen=True)
 class Backlog:
     due: int  # may be claimed now
@@ -397,17 +218,54 @@ def _keys(kind: Kind) -> list[str]:
     ]
 
 
+class OutboxBusy(Exception):
+    """An add found the entry it merges into changed every time it tried."""
+
+
+def slot_of(kind: Kind, command: AnyCommand) -> str:
+    """The waiting slot of a command's record, or '' for commands that never merge."""
+    return f"{kind.value}|{command.external_id}" if mergeable(command) else ""
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a is not None and b is not None else (a or b)
+
+
+def merged_entry(waiting: Entry, new: Entry) -> Entry | None:
+    """The waiting entry with `new`'s command merged in, or None if they do not merge."""
+    command = try_merge(waiting.command, new.command)
+    if command is None:
+        return None
+    return waiting.model_copy(
+        update={
+            "command": command,
+            "deal_id": waiting.deal_id or new.deal_id,
+            "contact_id": waiting.contact_id or new.contact_id,
+            # the delivery latency runs from the first webhook the command carries
+            "received_at": _earliest(waiting.received_at, new.received_at),
+            "origin": waiting.origin or new.origin,
+        }
+    )
+
+
+def _meta(command: AnyCommand, slot: str) -> str:
+    meta: dict[str, Any] = {"l": lock_keys(command)}
+    if slot:
+        meta["x"] = slot
+    return json.dumps(meta)
+
+
 class Outbox:
     """The queues of every kind, on one Redis (a `decode_responses=True` client)."""
 
     def __init__(self, connection: redis.Redis, scan: int = 400) -> None:
         self.redis = connection
         self.scan = scan
-        self._add = connection.register_script(_ADD)
-        self._claim = connection.register_script(_CLAIM)
-        self._settle = connection.register_script(_SETTLE)
-        self._touch = connection.register_script(_TOUCH)
-        self._due = connection.register_script(_DUE)
+        self._add = connection.register_script(scripts.ADD)
+        self._claim = connection.register_script(scripts.CLAIM)
+        self._settle = connection.register_script(scripts.SETTLE)
+        self._touch = connection.register_script(scripts.TOUCH)
+        self._due = connection.register_script(scripts.DUE)
 
     def add(
         self,
@@ -420,27 +278,85 @@ class Outbox:
     ) -> list[str] | None:
         """Queue entries atomically; their ids. With `once_key`, None if it was used before.
 
-        An entry given an id that is already queued keeps its place and is replaced, so
-        that a step replayed after a crash queues its follow-up once.
+        A command for a record that has a command waiting (unclaimed) is merged into
+        it (`workers.coalesce`); its id is then the waiting entry's. An entry given an
+        id that is already queued keeps its place and is replaced, so that a step
+        replayed after a crash queues its follow-up once (such entries never merge).
         """
+        for _ in range(MERGE_ATTEMPTS):
+            rows, keys, merges = self._plan(entries, ids, delay)
+            once = str(int(once_ttl * 1000)) if once_key else ""
+            keys[1] = once_key or f"{PREFIX}:none"
+            result = self._add(keys=keys, args=[once, json.dumps(rows)])
+            if result == -1:
+                return None
+            if result == -2:
+                continue
+            metrics.writes_avoided("coalesced", merges)
+            return [str(i) for i in result]
+        raise OutboxBusy("the waiting entries kept changing while adding to them")
+
+    def _plan(
+        self, entries: Sequence[Entry], ids: Sequence[str] | None, delay: float
+    ) -> tuple[list[list[Any]], list[str], int]:
+        """The rows of one add: new entries, or merges into the waiting ones read now."""
         kinds: list[Kind] = []
-        rows: list[list[Any]] = []
+        planned: list[tuple[Kind, Entry, str, str]] = []  # kind, entry, given id, slot
+        by_slot: dict[str, int] = {}
+        merges = 0
         for n, entry in enumerate(entries):
             kind = kind_of(entry)
+            given = ids[n] if ids else ""
+            slot = slot_of(kind, entry.command)
+            if slot and not given and slot in by_slot:
+                # two commands for one record in one add: one entry
+                at = by_slot[slot]
+                merged = merged_entry(planned[at][1], entry)
+                if merged is not None:
+                    planned[at] = (kind, merged, "", slot)
+                    merges += 1
+                    continue
+            if slot and not given:
+                by_slot[slot] = len(planned)
+            planned.append((kind, entry, given, slot))
             if kind not in kinds:
                 kinds.append(kind)
-            meta = json.dumps({"l": lock_keys(entry.command)})
-            given = ids[n] if ids else ""
-            rows.append([kinds.index(kind) + 1, given, entry.to_json(), meta, int(delay * 1000)])
-        keys = [SEQ_KEY, once_key or f"{PREFIX}:none"]
+        slots = [slot for _, _, given, slot in planned if slot and not given]
+        waiting_ids: dict[str, str | None] = {}
+        if slots:
+            found_ids = self.redis.hmget(WAITING_KEY, slots)
+            waiting_ids = {s: str(i) if i else None for s, i in zip(slots, found_ids, strict=True)}
+        waiting_items: dict[str, str | None] = {}
+        wanted = [
+            (kind, str(waiting_ids[slot]))
+            for kind, _, given, slot in planned
+            if slot and not given and waiting_ids.get(slot)
+        ]
+        if wanted:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for kind, entry_id in wanted:
+                    pipe.hget(_keys(kind)[3], entry_id)
+                found = pipe.execute()
+            waiting_items = {str(i): raw for (_, i), raw in zip(wanted, found, strict=True)}
+        rows: list[list[Any]] = []
+        for kind, entry, given, slot in planned:
+            index = kinds.index(kind) + 1
+            target = waiting_ids.get(slot) if slot and not given else None
+            raw = waiting_items.get(str(target)) if target else None
+            if target and raw:
+                merged = merged_entry(Entry.model_validate_json(raw), entry)
+                if merged is not None:
+                    meta = _meta(merged.command, slot)
+                    rows.append([index, str(target), merged.to_json(), meta, 0, slot, raw])
+                    merges += 1
+                    continue
+            meta = _meta(entry.command, slot)
+            rows.append([index, given, entry.to_json(), meta, int(delay * 1000), slot, ""])
+        keys = [SEQ_KEY, "", WAITING_KEY]
         for kind in kinds:
             k = _keys(kind)
             keys.extend([k[0], k[1], k[3], k[4]])
-        once = str(int(once_ttl * 1000)) if once_key else ""
-        result = self._add(keys=keys, args=[once, json.dumps(rows)])
-        if result == -1:
-            return None
-        return [str(i) for i in result]
+        return rows, keys, merges
 
     def claim(
         self, kind: Kind, *, linger: float, lease: float, cap: int | None = None
@@ -453,7 +369,7 @@ class Outbox:
             token,
             self.scan,
         ]
-        result = self._claim(keys=_keys(kind), args=args)
+        result = self._claim(keys=[*_keys(kind), WAITING_KEY], args=args)
         if int(result[0]) == 0:
             wait = int(result[1])
             return Wait(None if wait < 0 else wait / 1000)
@@ -478,7 +394,7 @@ class Outbox:
             json.dumps(retries),
             json.dumps(claim.lock_keys),
         ]
-        return int(self._settle(keys=_keys(claim.kind), args=args))
+        return int(self._settle(keys=[*_keys(claim.kind), WAITING_KEY], args=args))
 
     def touch(self, claim: Claim, lease: float) -> int:
         """Extend the claim's lease; how many of its entries it still holds."""

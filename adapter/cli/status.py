@@ -40,7 +40,11 @@ def _rows(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def format_text(snapshot: Snapshot, webhooks: dict[str, dict[str, int]]) -> str:
+def format_text(
+    snapshot: Snapshot,
+    webhooks: dict[str, dict[str, int]],
+    avoided: dict[str, int] | None = None,
+) -> str:
     lines = [f"crm-adapter status at {_when(snapshot.taken_at)}", ""]
     lines.append(f"Workers: {len(snapshot.workers)} alive")
     for name, info in sorted(snapshot.workers.items()):
@@ -84,6 +88,12 @@ def format_text(snapshot: Snapshot, webhooks: dict[str, dict[str, int]]) -> str:
         )
     else:
         lines.append("Last CRM error: none")
+    if avoided is not None:
+        lines.append(
+            "CRM writes avoided: "
+            + ", ".join(f"{avoided.get(r, 0)} {r}" for r in ("coalesced", "noop", "grouped"))
+            + f"; PATCHes without a GET: {avoided.get('no_read', 0)}"
+        )
     lines += ["", "Webhooks since the counters began:"]
     lines += _rows(
         ["source", *COLUMNS],
@@ -104,13 +114,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         snapshot = reader.snapshot()
         webhooks = metrics.source_counts(metrics.read_counter(reader.text, metrics.DELIVERIES))
+        avoided = {
+            labels[0]: n
+            for labels, n in metrics.read_counter(reader.text, metrics.WRITES_AVOIDED).items()
+        }
     except (redis.RedisError, OSError) as exc:
         print(f"adapter status: Redis does not answer ({type(exc).__name__})", file=sys.stderr)
         return 1
     finally:
         reader.close()
     if args.json:
-        print(json.dumps({**snapshot.as_dict(), "webhooks": webhooks}, indent=2))
+        print(
+            json.dumps(
+                {**snapshot.as_dict(), "webhooks": webhooks, "writes_avoided": avoided}, indent=2
+            )
+        )
     else:
-        print(format_text(snapshot, webhooks))
+        print(format_text(snapshot, webhooks, avoided))
     return 0

@@ -81,6 +81,13 @@ def patch_body(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="python", exclude_unset=True)
 
 
+def in_list(values: Sequence[str]) -> str:
+    """A PostgREST `in.(…)` filter value, each element quoted (ids never need it, but a
+    comma or parenthesis in a value would otherwise split it)."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "in.(" + ",".join(quoted) + ")"
+
+
 def pg_array(values: Sequence[str]) -> str:
     """A PostgreSQL array literal for the `cs.` operator, each element quoted."""
     quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
@@ -448,6 +455,40 @@ class CrmClient:
             return record.model_validate(body)
         except ValueError as exc:
             raise CrmBadResponse(f"{what}: unexpected body", response.status_code) from exc
+
+    # -- guarded and grouped writes (issue #12) ----------------------------
+
+    def get_deals(self, deal_ids: Sequence[str]) -> list[DealRecord]:
+        """GET the deals with these ids in one request (`id=in.(…)`); missing ones are absent."""
+        if not deal_ids:
+            return []
+        return self.list_deals({"id": in_list(deal_ids)}, limit=len(deal_ids))
+
+    def update_deals_where(
+        self, filters: Mapping[str, str], changes: DealUpdate
+    ) -> list[DealRecord]:
+        """PATCH every deal the PostgREST `filters` match (§2.1.3 and §3.1.4 PATCH by
+        filter); the rows as they are now, [] when none matched. A filter on
+        `updated_at` makes it a compare-and-set: it writes only a row nobody changed
+        since that time. `custom_fields` replaces the stored object.
+
+        The document's error table answers a filter matching nothing with `404 []`
+        (for a GET; PostgREST answers 200 []): both mean "no row", not an error."""
+        what = "PATCH /rest-api-proxy/deals"
+        try:
+            response = self.request(
+                "PATCH",
+                "rest-api-proxy/deals",
+                params=dict(filters),
+                body=patch_body(changes),
+                idempotent=True,
+                representation=True,
+            )
+        except PermanentCrmError as exc:
+            if exc.status == 404 and exc.message.strip() == "[]":
+                return []
+            raise
+        return _parse_list(_DEALS, response, what)
 
 
 def _query(filters: Mapping[str, str], select: str | None, limit: int | None) -> dict[str, str]:

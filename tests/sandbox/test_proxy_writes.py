@@ -241,6 +241,35 @@ def test_patch_matching_nothing_answers_204(api: TestClient) -> None:
     assert response.status_code == 204
 
 
+def test_patch_guarded_by_the_updated_at_read_writes_once(api: TestClient) -> None:
+    # crm-api.md §2.1.3 and §3.1.4: PATCH takes any filter ("update by phone", "bulk-fix
+    # stage casing"); a filter on updated_at makes it a compare-and-set
+    contact = create_contact(api, first_name="A")
+    deal = create_deal(api, title="Order #1", contact_id=contact["id"], custom_fields={"a": 1})
+    guard = {"id": f"eq.{deal['id']}", "updated_at": f"eq.{deal['updated_at']}"}
+    first = api.patch(DEALS, params=guard, json={"stage": "won"}, headers=REPRESENTATION)
+    assert first.status_code == 200
+    [written] = first.json()
+    assert written["updated_at"] != deal["updated_at"]
+    second = api.patch(DEALS, params=guard, json={"stage": "lost"}, headers=REPRESENTATION)
+    # matched no row: PostgREST's 200 with [] (the error table's "404 []" is a GET's)
+    assert (second.status_code, second.json()) == (200, [])
+    assert all_rows(api, DEALS)[0]["stage"] == "won"
+
+
+def test_two_writes_of_a_row_never_share_an_updated_at(api: TestClient) -> None:
+    # the test clock stands still: the second write still moves updated_at on
+    contact = create_contact(api, first_name="A")
+    deal = create_deal(api, title="Order #1", contact_id=contact["id"])
+    times = {deal["updated_at"]}
+    for stage in ("won", "lost", "new"):
+        response = api.patch(
+            DEALS, params={"id": f"eq.{deal['id']}"}, json={"stage": stage}, headers=REPRESENTATION
+        )
+        times.add(response.json()[0]["updated_at"])
+    assert len(times) == 4
+
+
 def test_patch_without_filter_is_refused(api: TestClient) -> None:
     create_contact(api, first_name="A")
     response = api.patch(CONTACTS, json={"first_name": "Everyone"})

@@ -35,6 +35,23 @@ class FakeCrm:
     chaos: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
+    clock: int = 0
+
+    def tick(self) -> str:
+        """A new `updated_at`, different from every earlier one."""
+        self.clock += 1
+        return f"2026-01-01T00:00:{self.clock // 1000:02d}.{self.clock % 1000:03d}Z"
+
+    def edit_deal(self, deal_id: str, **changes: Any) -> None:
+        """A person's edit in the CRM: the deal changes, and so does its updated_at."""
+        deal = self.deals[deal_id]
+        for name, value in changes.items():
+            if name == "custom_fields":
+                deal["custom_fields"] = {**deal.get("custom_fields", {}), **value}
+            else:
+                deal[name] = value
+        deal["updated_at"] = self.tick()
+
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
@@ -82,6 +99,7 @@ class FakeCrm:
             if request.method == "PATCH":
                 for row in rows:
                     row.update(body)
+                    row["updated_at"] = self.tick()
                 return 200, rows
         return 404, {"error": "not found"}
 
@@ -148,6 +166,7 @@ class FakeCrm:
             }
             deal.pop("create_contact_if_missing", None)
             deal["stage"] = stage
+            deal["updated_at"] = self.tick()
             self.deals[deal["id"]] = deal
             results.append(
                 {
@@ -214,6 +233,9 @@ def _select(table: dict[str, dict[str, Any]], params: httpx.QueryParams) -> list
             key = name.removeprefix("custom_fields->>")
             wanted = value.removeprefix("eq.")
             rows = [r for r in rows if str((r.get("custom_fields") or {}).get(key)) == wanted]
+        elif value.startswith("in.("):
+            wanted_ids = {v.strip('"') for v in value[4:-1].split(",")}
+            rows = [r for r in rows if str(r.get(name)) in wanted_ids]
         elif value.startswith("eq."):
             rows = [r for r in rows if str(r.get(name)) == value.removeprefix("eq.")]
         elif (match := _CS.match(value)) is not None:

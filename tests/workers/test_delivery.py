@@ -7,6 +7,7 @@ test_end_to_end.py.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -84,7 +85,8 @@ def test_a_burst_of_deals_goes_out_in_full_bulk_requests(ctx: Context, crm: Fake
     queue(ctx, *(upsert_deal(n) for n in range(250)))
     drain(ctx)
     assert crm.bulk_rows == [100, 100, 50]
-    assert crm.requests == {"POST /create-deals-bulk": 3}
+    # each bulk create is followed by one GET of the new deals (their updated_at)
+    assert crm.requests == {"POST /create-deals-bulk": 3, "GET /rest-api-proxy/deals": 3}
     assert len(crm.deals) == 250
 
 
@@ -112,7 +114,7 @@ def test_a_500_after_commit_does_not_duplicate(ctx: Context, crm: FakeCrm) -> No
     assert all(len(deals) == 1 for deals in crm.deals_by_external_id().values())
     assert len(crm.deals) == 5
     # the retry found its own deals (skipped) and needed no PATCH
-    assert crm.requests == {"POST /create-deals-bulk": 2}
+    assert crm.requests == {"POST /create-deals-bulk": 2, "GET /rest-api-proxy/deals": 1}
 
 
 def test_two_versions_in_one_batch_end_newest_after_a_500_after_commit(
@@ -245,7 +247,7 @@ def test_an_update_patches_the_deal_and_keeps_other_custom_fields(
 ) -> None:
     queue(ctx, upsert_deal(1))
     drain(ctx)
-    only_deal(crm, 1)["custom_fields"]["set_in_crm"] = "keep me"
+    crm.edit_deal(only_deal(crm, 1)["id"], custom_fields={"set_in_crm": "keep me"})
     queue(ctx, upsert_deal(1, stage="won", value="120", version=1, fields={"paid": True}))
     drain(ctx)
     deal = only_deal(crm, 1)
@@ -257,7 +259,7 @@ def test_an_update_patches_the_deal_and_keeps_other_custom_fields(
 def test_an_update_keeps_crm_keys_our_contract_would_refuse(ctx: Context, crm: FakeCrm) -> None:
     queue(ctx, upsert_deal(1))
     drain(ctx)
-    only_deal(crm, 1)["custom_fields"]["Set By Hand"] = "x"
+    crm.edit_deal(only_deal(crm, 1)["id"], custom_fields={"Set By Hand": "x"})
     queue(ctx, upsert_deal(1, stage="won", version=1))
     drain(ctx)
     assert only_deal(crm, 1)["custom_fields"]["Set By Hand"] == "x"
@@ -279,7 +281,7 @@ def test_a_repeated_command_sends_nothing(ctx: Context, crm: FakeCrm) -> None:
     drain(ctx)
     queue(ctx, upsert_deal(1))
     drain(ctx)
-    assert crm.requests == {"POST /create-deals-bulk": 1}
+    assert crm.requests == {"POST /create-deals-bulk": 1, "GET /rest-api-proxy/deals": 1}
 
 
 def test_a_deal_created_by_someone_else_is_brought_up_to_date(ctx: Context, crm: FakeCrm) -> None:
@@ -295,7 +297,7 @@ def test_a_deal_created_by_someone_else_is_brought_up_to_date(ctx: Context, crm:
 
 def test_update_deal_waits_for_its_deal(ctx: Context, crm: FakeCrm) -> None:
     queue(ctx, update_deal(1, version=1, fields={"refunded": "10.00"}))
-    flush(ctx, Kind.CHANGES, budget=0.2)
+    flush(ctx, Kind.DEALS, budget=0.2)
     queue(ctx, upsert_deal(1))
     drain(ctx)
     assert only_deal(crm, 1)["custom_fields"]["refunded"] == "10.00"
@@ -413,3 +415,101 @@ def test_a_data_request_is_recorded_for_the_merchant(ctx: Context) -> None:
     queue(ctx, request)
     [recorded] = data_requests(ctx, SHOP)
     assert recorded["orders_requested"] == ["1"]
+
+
+# --- lifecycles at bulk efficiency (issue #12) -------------------------------------
+
+
+def test_a_create_and_its_waiting_updates_go_out_as_one_bulk_row(
+    ctx: Context, crm: FakeCrm
+) -> None:
+    queue(ctx, upsert_deal(1, fields={"financial_status": "pending"}))
+    queue(ctx, upsert_deal(1, stage="won", version=1, fields={"financial_status": "paid"}))
+    queue(ctx, update_deal(1, version=2, fields={"fulfillment_status": "fulfilled"}))
+    drain(ctx)
+    assert crm.bulk_rows == [1]
+    assert "PATCH /rest-api-proxy/deals" not in crm.requests
+    deal = only_deal(crm, 1)
+    assert deal["stage"] == "won"
+    assert deal["custom_fields"]["financial_status"] == "paid"
+    assert deal["custom_fields"]["fulfillment_status"] == "fulfilled"
+
+
+def test_an_older_update_arriving_late_never_wins_while_pending(ctx: Context, crm: FakeCrm) -> None:
+    queue(ctx, upsert_deal(1, stage="won", version=2, fields={"financial_status": "paid"}))
+    queue(ctx, upsert_deal(1, stage="new", version=1, fields={"financial_status": "pending"}))
+    drain(ctx)
+    deal = only_deal(crm, 1)
+    assert (deal["stage"], deal["custom_fields"]["financial_status"]) == ("won", "paid")
+
+
+def test_an_older_update_arriving_late_never_wins_once_sent(ctx: Context, crm: FakeCrm) -> None:
+    queue(ctx, upsert_deal(1, stage="won", version=2, fields={"financial_status": "paid"}))
+    drain(ctx)
+    before = dict(crm.requests)
+    queue(ctx, upsert_deal(1, stage="new", version=1, fields={"financial_status": "pending"}))
+    drain(ctx)
+    assert only_deal(crm, 1)["stage"] == "won"
+    assert crm.requests == before
+
+
+def test_an_update_of_a_known_deal_is_one_patch_without_a_get(ctx: Context, crm: FakeCrm) -> None:
+    queue(ctx, upsert_deal(1))
+    drain(ctx)
+    before = dict(crm.requests)
+    queue(ctx, upsert_deal(1, version=1, fields={"fulfillment_status": "fulfilled"}))
+    drain(ctx)
+    assert crm.requests - Counter(before) == Counter({"PATCH /rest-api-proxy/deals": 1})
+    assert only_deal(crm, 1)["custom_fields"]["fulfillment_status"] == "fulfilled"
+
+
+def test_a_no_op_update_sends_nothing(ctx: Context, crm: FakeCrm) -> None:
+    queue(ctx, upsert_deal(1, fields={"note": "a"}))
+    drain(ctx)
+    before = dict(crm.requests)
+    # a newer delivery that changes nothing the CRM shows (only its timestamp is new)
+    queue(ctx, upsert_deal(1, version=1, fields={"note": "a"}))
+    drain(ctx)
+    assert crm.requests == before
+
+
+def test_a_persons_edit_between_our_updates_survives(ctx: Context, crm: FakeCrm) -> None:
+    queue(ctx, upsert_deal(1))
+    drain(ctx)
+    deal_id = only_deal(crm, 1)["id"]
+    queue(ctx, upsert_deal(1, version=1, fields={"financial_status": "paid"}))
+    drain(ctx)
+    crm.edit_deal(deal_id, custom_fields={"call_back": "Tuesday"}, tags=["vip"])
+    queue(ctx, upsert_deal(1, version=2, fields={"fulfillment_status": "fulfilled"}))
+    drain(ctx)
+    deal = only_deal(crm, 1)
+    assert deal["custom_fields"]["call_back"] == "Tuesday"
+    assert deal["custom_fields"]["fulfillment_status"] == "fulfilled"
+    assert deal["custom_fields"]["financial_status"] == "paid"
+    assert "vip" in deal["tags"]
+    # the guarded PATCH missed, the deal was read, merged and written again
+    assert crm.requests["PATCH /rest-api-proxy/deals"] == 3
+
+
+def test_identical_stage_changes_go_out_as_one_patch(ctx: Context, crm: FakeCrm) -> None:
+    queue(ctx, *(upsert_deal(n) for n in range(30)))
+    drain(ctx)
+    before = dict(crm.requests)
+    queue(ctx, *(upsert_deal(n, stage="won", version=1) for n in range(30)))
+    drain(ctx)
+    assert crm.requests - Counter(before) == Counter({"PATCH /rest-api-proxy/deals": 1})
+    assert all(only_deal(crm, n)["stage"] == "won" for n in range(30))
+
+
+def test_repeated_contact_updates_merge_and_a_no_op_sends_nothing(
+    ctx: Context, crm: FakeCrm
+) -> None:
+    queue(ctx, upsert_contact(1, city="Riyadh"))
+    queue(ctx, upsert_contact(1, version=1, city="Jeddah"))
+    drain(ctx)
+    assert crm.bulk_rows == [1]
+    queue(ctx, upsert_contact(1, version=2, city="Jeddah"))
+    drain(ctx)
+    assert crm.bulk_rows == [1]
+    [contact] = crm.contacts.values()
+    assert contact["custom_fields"]["city"] == "Jeddah"
