@@ -1,4 +1,5 @@
-"""CHANGES: one record at a time — updates to existing deals, and redactions.
+"""CHANGES: one record at a time — updates to existing deals, and redactions (see
+`workers.redaction`).
 
 The CRM has no bulk update, and PATCH replaces `custom_fields` whole, so each change
 reads the deal, merges, and writes: GET then PATCH. A command older than (or the same
@@ -8,23 +9,20 @@ as) the one last applied for its external id is skipped without a request.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from adapter.crm.client import CrmClient
 from adapter.crm.commands import RedactContact, UpdateDeal, UpsertDeal
 from adapter.crm.errors import CrmError
-from adapter.crm.models import ContactRecord, ContactUpdate, DealRecord, DealUpdate
+from adapter.crm.models import DealRecord, DealUpdate
 from workers.batch import Batch
 from workers.deals import with_external_id
 from workers.outbox import Claimed, Entry
-from workers.privacy import is_personal_field
 from workers.ratelimit import LimiterTimeout
+from workers.redaction import redact
 from workers.status import record_crm_success
 
 log = logging.getLogger(__name__)
-
-REDACTED_TAG = "redacted"
 
 
 class DealMissing(Exception):
@@ -41,7 +39,7 @@ def send_change(batch: Batch, crm: CrmClient) -> None:
             elif isinstance(command, UpdateDeal):
                 _update(batch, crm, claimed, command)
             elif isinstance(command, RedactContact):
-                _redact(batch, crm, claimed, command)
+                redact(batch, crm, claimed, command)
             else:
                 batch.dead(claimed, f"{command.kind} is not a change")
         except LimiterTimeout as exc:
@@ -157,53 +155,5 @@ def _update(batch: Batch, crm: CrmClient, claimed: Claimed, command: UpdateDeal)
         contact_id=contact_id or None,
         applied=command,
         previous=record,
-    )
-    batch.done(claimed)
-
-
-def redaction(contact: ContactRecord) -> ContactUpdate:
-    """Blank the person out of a contact; keep what is not personal, tag it."""
-    fields = {k: v for k, v in (contact.custom_fields or {}).items() if not is_personal_field(k)}
-    tags = list(dict.fromkeys([*(contact.tags or []), REDACTED_TAG]))
-    # model_construct: the CRM's remaining keys go back as they are (see merged_changes)
-    return ContactUpdate.model_construct(
-        first_name=None,
-        last_name=None,
-        emails=[],
-        phones=[],
-        description=None,
-        custom_fields=fields,
-        tags=tags,
-    )
-
-
-def _redact(batch: Batch, crm: CrmClient, claimed: Claimed, command: RedactContact) -> None:
-    started = time.monotonic()
-    found: dict[str, ContactRecord] = {}
-    for email in command.emails:
-        found.update((c.id, c) for c in crm.find_contacts_by_email(email))
-        batch.keepalive()
-    for phone in command.phones:
-        found.update((c.id, c) for c in crm.find_contacts_by_phone(phone))
-        batch.keepalive()
-    scrubbed = 0
-    for contact in found.values():
-        crm.update_contact(contact.id, redaction(contact))
-        batch.keepalive()
-        # the contact's deals may carry the raw email or phone in their custom_fields
-        for deal in crm.list_deals({"contact_id": f"eq.{contact.id}"}):
-            fields = deal.custom_fields or {}
-            kept = {k: v for k, v in fields.items() if not is_personal_field(k)}
-            if kept != fields:
-                crm.update_deal(deal.id, DealUpdate.model_construct(custom_fields=kept))
-                scrubbed += 1
-            batch.keepalive()
-    record_crm_success(batch.ctx.redis)
-    log.info(
-        "redacted %d contact(s) and %d deal(s) for %s in %.1fs",
-        len(found),
-        scrubbed,
-        command.external_id,
-        time.monotonic() - started,
     )
     batch.done(claimed)

@@ -11,6 +11,7 @@ from adapter.crm.client import CrmClient
 from adapter.crm.commands import UpsertContact
 from adapter.crm.errors import CrmError
 from adapter.crm.models import BulkContactsRequest, ContactRowResult
+from workers import customers
 from workers.batch import Batch
 from workers.outbox import Claimed
 from workers.ratelimit import LimiterTimeout
@@ -19,7 +20,8 @@ from workers.status import record_crm_success
 
 def send_contacts(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
-    live = batch.live()
+    # stubs without email or phone, and completions, go their own way (workers.customers)
+    live = customers.contacts_apart(batch, crm, batch.live())
     commands = {c.id: c.command_as(UpsertContact) for c in live}
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
     to_send: list[tuple[Claimed, UpsertContact]] = []
@@ -64,4 +66,3 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
             )
             batch.done(claimed)
     writes.flush()
-

@@ -16,6 +16,7 @@ from adapter.crm.client import CrmClient
 from adapter.crm.commands import UpsertDeal
 from adapter.crm.errors import CrmError
 from adapter.crm.models import BulkDeal, BulkDealsRequest, DealRowResult
+from workers import customers
 from workers.batch import Batch
 from workers.idmap import Record
 from workers.outbox import Claimed, Entry
@@ -42,8 +43,9 @@ def bulk_row(command: UpsertDeal) -> BulkDeal:
 
 def send_deals(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
-    live = batch.live()
-    commands = {c.id: c.command_as(UpsertDeal) for c in live}
+    # sales without a person get their contact resolved first (see workers.customers)
+    commands = customers.deal_commands(batch, crm, batch.live())
+    live = [c for c in batch.live() if c.id in commands]
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
     to_send: list[tuple[Claimed, UpsertDeal, Record]] = []
     for claimed in live:
@@ -103,7 +105,6 @@ def send_deals(batch: Batch, crm: CrmClient) -> None:
             )
             batch.done(claimed)
     writes.flush()
-
 
 
 def _rows_by_index(results: list[DealRowResult]) -> dict[int, DealRowResult]:
