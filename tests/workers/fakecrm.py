@@ -83,6 +83,8 @@ class FakeCrm:
                 for row in rows:
                     row.update(body)
                 return 200, rows
+            if request.method == "POST" and path == "/rest-api-proxy/contacts":
+                return 201, [self.new_contact(**body)]
         return 404, {"error": "not found"}
 
     # -- endpoints -------------------------------------------------------------

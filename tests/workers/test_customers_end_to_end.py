@@ -95,9 +95,7 @@ def stripe_event(topic: str, **fields: Any) -> dict[str, Any]:
 
 def nameless_customer() -> dict[str, Any]:
     """The sample customer with a name and a country, but no email or phone."""
-    return stripe_event(
-        "customer.created", id=CUSTOMER, email=None, phone=None, name="Haruka Sato"
-    )
+    return stripe_event("customer.created", id=CUSTOMER, email=None, phone=None, name="Haruka Sato")
 
 
 def invoice(topic: str) -> dict[str, Any]:
@@ -210,8 +208,10 @@ def test_a_repeat_buyer_with_a_new_email_is_one_contact_with_both(
     sender.send("shopify", "orders/paid", second)
     completion = f"shopify:{SHOP}:order:602:contact"
     wait_until(
-        lambda: sent(outbox, f"shopify:{SHOP}:order:602")
-        and outbox.idmap.get(completion).applied_digest,
+        lambda: (
+            sent(outbox, f"shopify:{SHOP}:order:602")
+            and outbox.idmap.get(completion).applied_digest
+        ),
         timeout=60,
     )
     (contact,) = crm.contacts()
