@@ -66,3 +66,4 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
             )
             batch.done(claimed)
     writes.flush()
+

@@ -107,5 +107,6 @@ def send_deals(batch: Batch, crm: CrmClient) -> None:
     writes.flush()
 
 
+
 def _rows_by_index(results: list[DealRowResult]) -> dict[int, DealRowResult]:
     return {row.index: row for row in results}
