@@ -19,6 +19,7 @@ from adapter.crm.client import CrmClient
 from adapter.crm.commands import UpsertContact
 from adapter.crm.errors import CrmError
 from adapter.crm.models import BulkContactsRequest, ContactRowResult
+from workers import customers
 from workers.batch import Batch
 from workers.coalesce import merge_fields
 from workers.outbox import Claimed
@@ -29,7 +30,8 @@ from workers.status import record_crm_success
 
 def send_contacts(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
-    live = batch.live()
+    # stubs without email or phone, and completions, go their own way (workers.customers)
+    live = customers.contacts_apart(batch, crm, batch.live())
     commands = {c.id: c.command_as(UpsertContact) for c in live}
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
     snapshots = Snapshots(ctx.redis)

@@ -47,6 +47,7 @@ from adapter.crm.client import CrmClient, in_list
 from adapter.crm.commands import UpdateDeal, UpsertDeal
 from adapter.crm.errors import CrmError
 from adapter.crm.models import BulkDeal, BulkDealsRequest, DealRecord, DealRowResult, DealUpdate
+from workers import customers
 from workers.batch import Batch
 from workers.idmap import Record
 from workers.outbox import Claimed, Entry
@@ -134,18 +135,12 @@ class Update:
     state: DealState | None
 
 
-def _command(claimed: Claimed) -> DealCommand:
-    command = claimed.entry.command if claimed.entry is not None else None
-    if not isinstance(command, UpsertDeal | UpdateDeal):
-        raise TypeError(f"outbox entry {claimed.id} holds {type(command).__name__}")
-    return command
-
-
 def send_deals(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
     snapshots = Snapshots(ctx.redis)
-    live = batch.live()
-    commands = {c.id: _command(c) for c in live}
+    # sales without a person get their contact resolved first (see workers.customers)
+    commands = customers.deal_commands(batch, crm, batch.live())
+    live = [c for c in batch.live() if c.id in commands]
     external_ids = [cmd.external_id for cmd in commands.values()]
     records = ctx.idmap.get_many(external_ids)
     states = snapshots.deals(external_ids)

@@ -46,10 +46,12 @@ from adapter import metrics
 from adapter.crm.commands import (
     AnyCommand,
     Command,
+    CompleteContact,
     CreateLead,
     RedactContact,
     UpdateDeal,
     UpsertContact,
+    UpsertCustomerDeal,
     UpsertDeal,
 )
 from adapter.crm.models import MAX_BULK_CONTACTS, MAX_BULK_DEALS, MAX_BULK_LEADS
@@ -108,9 +110,9 @@ class Entry(BaseModel):
 
 def kind_of(entry: Entry) -> Kind:
     command = entry.command
-    if isinstance(command, UpsertDeal | UpdateDeal):
+    if isinstance(command, UpsertDeal | UpdateDeal | UpsertCustomerDeal):
         return Kind.DEALS
-    if isinstance(command, UpsertContact):
+    if isinstance(command, UpsertContact | CompleteContact):
         return Kind.CONTACTS
     if isinstance(command, CreateLead):
         return Kind.LEADS
@@ -134,7 +136,7 @@ def lock_keys(command: AnyCommand) -> list[str]:
     elif isinstance(command, CreateLead | UpsertContact):
         contact = command.lead.contact if isinstance(command, CreateLead) else command.contact
         values = [*(contact.emails or []), *(contact.phones or [])]
-    elif isinstance(command, RedactContact):
+    elif isinstance(command, RedactContact | CompleteContact):
         values = [*command.emails, *command.phones]
     keys.extend(_contact_key(v) for v in values if v)
     return list(dict.fromkeys(keys))

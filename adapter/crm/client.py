@@ -490,6 +490,33 @@ class CrmClient:
             raise
         return _parse_list(_DEALS, response, what)
 
+    def get_contacts(self, contact_ids: Sequence[str]) -> list[ContactRecord]:
+        """The contacts with these ids (one request; missing ones are left out)."""
+        if not contact_ids:
+            return []
+        listed = ",".join(dict.fromkeys(contact_ids))
+        return self.list_contacts({"id": f"in.({listed})"}, limit=len(contact_ids))
+
+    def find_contacts_by_custom_field(
+        self, key: str, value: str, limit: int = 5
+    ) -> list[ContactRecord]:
+        return self.list_contacts({f"custom_fields->>{key}": f"eq.{value}"}, limit=limit)
+
+    def update_contact_if_unchanged(
+        self, contact_id: str, updated_at: str, changes: ContactUpdate
+    ) -> list[ContactRecord]:
+        """PATCH one contact only while its `updated_at` is the one read: [] when it was
+        changed since (or deleted), and the caller reads it again."""
+        response = self.request(
+            "PATCH",
+            "rest-api-proxy/contacts",
+            params={"id": f"eq.{contact_id}", "updated_at": f"eq.{updated_at}"},
+            body=patch_body(changes),
+            idempotent=True,
+            representation=True,
+        )
+        return _parse_list(_CONTACTS, response, "PATCH /rest-api-proxy/contacts")
+
 
 def _query(filters: Mapping[str, str], select: str | None, limit: int | None) -> dict[str, str]:
     params = dict(filters)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from adapter.crm.models import BulkDeal, Contact, DealUpdate, Lead
+from adapter.crm.models import BulkDeal, Contact, DealUpdate, Lead, LeadDeal
 
 
 class _Command(BaseModel):
@@ -53,6 +53,53 @@ class UpdateDeal(_Command):
     changes: DealUpdate
 
 
+class CustomerRef(BaseModel):
+    """How the worker finds the contact of a sale whose payload names no person.
+
+    In order: the contact the id map holds for `contact_external_id` (recorded when the
+    customer's own event was sent), then a CRM search on `custom_fields->>{search_field}`;
+    while neither knows it, the command waits up to `wait_seconds` for the customer's
+    event; then it goes to the guest contact `guest_external_id` (None: dead-letter).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_external_id: str | None = None
+    search_field: str | None = None
+    search_value: str | None = None
+    wait_seconds: float = 0.0
+    guest_external_id: str | None = None
+    guest_name: str | None = None
+    guest_source: str | None = None
+    # added to the deal's tags when it goes to the guest
+    guest_tags: list[str] = Field(default_factory=list)
+
+
+class UpsertCustomerDeal(_Command):
+    """An UpsertDeal whose contact the worker resolves (see CustomerRef): a Stripe payment
+    with only a customer id, a Shopify order without any contact details."""
+
+    kind: Literal["upsert_customer_deal"] = "upsert_customer_deal"
+    deal: LeadDeal
+    customer: CustomerRef
+
+
+class CompleteContact(_Command):
+    """Add what a delivery knows about its person to the contact its deal is linked to:
+    emails and phones the contact lacks, and a name when it has none. Never removes.
+
+    The contact is the one the id map holds for `deal_external_id`, or failing that the
+    one found by these emails, then phones.
+    """
+
+    kind: Literal["complete_contact"] = "complete_contact"
+    deal_external_id: str | None = None
+    emails: list[str] = Field(default_factory=list)
+    phones: list[str] = Field(default_factory=list)
+    first_name: str | None = None
+    last_name: str | None = None
+
+
 class CreateLead(_Command):
     """A contact and a deal from a form or an abandoned checkout, created once."""
 
@@ -66,6 +113,8 @@ class RedactContact(_Command):
     kind: Literal["redact_contact"] = "redact_contact"
     emails: list[str] = Field(default_factory=list)
     phones: list[str] = Field(default_factory=list)
+    # deals of the person's orders (Shopify `orders_to_redact`), wherever they are linked
+    deal_external_ids: list[str] = Field(default_factory=list)
 
 
 class ForgetShop(_Command):
@@ -87,6 +136,8 @@ AnyCommand = (
     UpsertContact
     | UpsertDeal
     | UpdateDeal
+    | UpsertCustomerDeal
+    | CompleteContact
     | CreateLead
     | RedactContact
     | ForgetShop

@@ -15,6 +15,9 @@ table of the config file:
     [mapping.stripe]
     ignore_test_mode = true
 
+    [mapping.customers]
+    guest_name = "Walk-in customer"
+
     [mapping.forms]
     title = "{form} - {person}"
     currency = "SAR"
@@ -75,6 +78,7 @@ STRIPE_EVENTS = (
     "payment_intent.payment_failed",
     "charge.refunded",
     "invoice.paid",
+    "invoice.payment_succeeded",
     "invoice.payment_failed",
     "customer.created",
     "customer.updated",
@@ -97,6 +101,7 @@ EVENT_STAGES = {
     "payment_intent.succeeded": "won",
     "payment_intent.payment_failed": "lost",
     "invoice.paid": "won",
+    "invoice.payment_succeeded": "won",
     # Stripe keeps retrying a failed invoice, so the sale is still open
     "invoice.payment_failed": "qualified",
 }
@@ -181,6 +186,20 @@ class FormsMapping(_Table):
     currency: Annotated[str | None, AfterValidator(_currency)] = None
 
 
+class CustomersMapping(_Table):
+    """Who a sale is linked to when its payload names no person."""
+
+    # a paid sale without email, phone or known customer goes to one guest contact per
+    # shop or Stripe account; false: such a delivery is dead-lettered
+    guest_sales: bool = True
+    guest_name: Annotated[str, Field(min_length=1, max_length=100)] = "Guest customer"
+    # tags of deals linked to the guest contact
+    guest_tags: list[str] = Field(default_factory=lambda: ["guest"])
+    # a payment whose Stripe customer no event has told us about yet waits this long
+    # for the customer.* event (it often comes just after), then goes to the guest
+    customer_wait_seconds: Annotated[float, Field(ge=0, le=86400)] = 300.0
+
+
 class MappingConfig(_Table):
     default_phone_region: Annotated[str, AfterValidator(_region)] = "EG"
     stages: list[Stage] = Field(default_factory=lambda: list(DEFAULT_STAGES), min_length=1)
@@ -194,6 +213,7 @@ class MappingConfig(_Table):
     woocommerce: WooCommerceMapping = Field(default_factory=WooCommerceMapping)
     salla: SallaMapping = Field(default_factory=SallaMapping)
     paymob: PaymobMapping = Field(default_factory=PaymobMapping)
+    customers: CustomersMapping = Field(default_factory=CustomersMapping)
 
     @model_validator(mode="after")
     def _consistent(self) -> MappingConfig:

@@ -9,9 +9,21 @@ Decisions:
   does not carry the order's total, so it cannot tell a full refund from a partial
   one. The `orders/updated` Shopify sends with it has `financial_status: refunded`
   and the total `refunded_amount`, and moves the deal to the refunded stage.
-- A customer with neither a valid email nor phone, an abandoned checkout without
-  one, and a checkout already completed (it became an order) map to no commands:
-  the worker counts them as skipped. An order without one is a MappingError.
+- An order without a valid email or phone (POS and guest sales) is linked to the
+  contact of its `customer` (id map `shopify:{shop}:customer:{id}`, then a search on
+  `custom_fields->>shopify_customer_id`, waiting a bounded time for the customer's
+  webhook), or, without a customer, to the shop's guest contact
+  (`shopify:{shop}:guest`, deal tagged `guest`); a MappingError only when
+  `mapping.customers.guest_sales` is off.
+- An order with contact details also sends a `CompleteContact` (the CRM does not
+  update a contact it links a deal to): every valid phone of the order, customer,
+  billing and shipping address, every email, and the name where the contact has none.
+- A customer with neither a valid email nor phone still becomes a contact (name,
+  Shopify id, country), found again by its external id.
+- An abandoned checkout without contact details, and a checkout already completed
+  (it became an order) map to no commands: the worker counts them as skipped.
+- `customers/redact` names the person's emails, phones and `orders_to_redact`, whose
+  deals are scrubbed wherever they are linked (the guest contact's, too).
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from adapter.crm.normalize import (
     phone_region,
 )
 from adapter.mapping import _fields as f
+from adapter.mapping._customers import completion, customer_deal, customer_ref
 from adapter.mapping._person import Person
 from adapter.mapping._titles import render
 from adapter.mapping.config import MappingConfig, ShopifyMapping
@@ -92,24 +105,40 @@ def _order(ctx: _Context) -> list[AnyCommand]:
         {"name": name, "order_number": number or "", "id": order_id, "shop": ctx.shop},
     )
     person = _order_person(ctx, order)
-    deal = BulkDeal(
-        title=title,
-        value=money_amount(order.get("total_price")),
-        currency=normalize_currency(order.get("currency")),
-        stage=_order_stage(order, ctx.settings),
-        source=normalize_source(ctx.settings.source),
-        tags=normalize_tags([*normalize_tags(order.get("tags")), *ctx.settings.tags]) or None,
-        products=_products(order) or None,
-        custom_fields=f.custom_fields(
+    row = {
+        "title": title,
+        "value": money_amount(order.get("total_price")),
+        "currency": normalize_currency(order.get("currency")),
+        "stage": _order_stage(order, ctx.settings),
+        "source": normalize_source(ctx.settings.source),
+        "tags": normalize_tags([*normalize_tags(order.get("tags")), *ctx.settings.tags]) or None,
+        "products": _products(order) or None,
+        "custom_fields": f.custom_fields(
             {
                 "external_id": external_id,
                 **_order_fields(ctx, order, order_id, name),
                 **person.raw_fields(),
             }
         ),
-        **person.deal_contact("Shopify order"),
-    )
-    return [UpsertDeal(external_id=external_id, source_updated_at=_updated_at(order), deal=deal)]
+    }
+    updated_at = _updated_at(order)
+    if not person.reachable:
+        customer_id = f.text(f.child(order, "customer").get("id"))
+        customer = customer_ref(
+            ctx.config,
+            "Shopify order",
+            guest_external_id=f"shopify:{ctx.shop}:guest",
+            guest_source=ctx.settings.source,
+            contact_external_id=ctx.external_id("customer", customer_id) if customer_id else None,
+            search_field="shopify_customer_id",
+            search_value=customer_id,
+        )
+        return [customer_deal(external_id, updated_at, LeadDeal(**row), customer)]
+    deal = BulkDeal(**row, **person.deal_contact("Shopify order"))
+    return [
+        UpsertDeal(external_id=external_id, source_updated_at=updated_at, deal=deal),
+        *completion(person, external_id, updated_at),
+    ]
 
 
 def _order_person(ctx: _Context, order: dict[str, Any]) -> Person:
@@ -263,8 +292,6 @@ def _customer(ctx: _Context) -> list[AnyCommand]:
     person.add_phone(address.get("phone"), address.get("country_code"))
     person.add_names(customer.get("first_name"), customer.get("last_name"))
     person.add_names(address.get("first_name"), address.get("last_name"))
-    if not person.reachable:
-        return []
     external_id = ctx.external_id("customer", customer_id)
     contact = person.contact(
         source=normalize_source(ctx.settings.source),
@@ -367,11 +394,13 @@ def _customer_redact(ctx: _Context) -> list[AnyCommand]:
     person = ctx.person()
     person.add_email(customer.get("email"))
     person.add_phone(customer.get("phone"))
+    orders = f.texts(ctx.body.get("orders_to_redact"))
     return [
         RedactContact(
             external_id=ctx.external_id("customer", customer_id),
             emails=person.emails,
             phones=person.phones,
+            deal_external_ids=[ctx.external_id("order", order) for order in orders],
         )
     ]
 

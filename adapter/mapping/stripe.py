@@ -6,10 +6,19 @@ one (subscriptions, setup) is `stripe:cs:{session}`. Invoices are
 `stripe:invoice:{id}` titled by their number; customers `stripe:customer:{id}`.
 
 Decisions:
-- A payment event without any email or phone (payment intents rarely carry one)
-  updates the deal by external id instead of upserting it: the checkout session of
-  the same sale creates it. A session keyed on itself, or an invoice, without
-  contact details is a MappingError.
+- A payment, invoice or charge without any email or phone (Stripe often leaves them
+  off) is linked to the contact of its Stripe customer (`customer`): the worker looks
+  in the id map (`stripe:customer:{id}`, recorded when the customer event was sent),
+  then searches `custom_fields->>stripe_customer_id`, waits a bounded time
+  (`mapping.customers.customer_wait_seconds`) for the customer event, and then uses
+  the guest contact of the account (`stripe:guest:{account}`). A succeeded payment
+  intent without a customer waits likewise for its checkout session, then goes to the
+  guest; a failed one or a refund without a customer only updates the deal by
+  external id, as the deal is made by the sale's other events.
+- A payment with contact details also sends a `CompleteContact`: the CRM links the
+  deal to the contact it matches and leaves that contact untouched, so other emails,
+  phones and a missing name are added after.
+- `invoice.payment_succeeded` maps like `invoice.paid` (same external id: one deal).
 - `charge.refunded`: a full refund (`refunded: true` or `amount_refunded >= amount`)
   moves the deal to `full_refund_stage` (lost); a partial one records
   `refunded_amount` and keeps it `partial_refund_stage` (won). A charge outside any
@@ -17,8 +26,8 @@ Decisions:
 - `invoice.payment_failed` keeps the deal open (`qualified`): Stripe retries failed
   invoices, so the sale is not lost yet. Payment intents that belong to an invoice
   are left to the invoice events, so that one sale makes one deal.
-- A customer without a valid email or phone maps to no commands (nothing to find
-  the contact by); the worker counts it as skipped.
+- A customer without a valid email or phone still becomes a contact (name, Stripe id,
+  country), found again by its external id, so that its payments link to it.
 
 Amounts are in minor units; ISK and UGX are two-decimal in Stripe's API even though
 ISO 4217 gives them none (Stripe keeps them so for backwards compatibility).
@@ -32,8 +41,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from adapter.crm.commands import AnyCommand, UpdateDeal, UpsertContact, UpsertDeal
-from adapter.crm.models import BulkDeal, DealUpdate, Product
+from adapter.crm.commands import AnyCommand, CustomerRef, UpdateDeal, UpsertContact, UpsertDeal
+from adapter.crm.models import BulkDeal, DealUpdate, LeadDeal, Product
 from adapter.crm.normalize import (
     minor_to_major,
     money_amount,
@@ -43,6 +52,7 @@ from adapter.crm.normalize import (
     normalize_tags,
 )
 from adapter.mapping import _fields as f
+from adapter.mapping._customers import completion, customer_deal, customer_ref
 from adapter.mapping._person import Person
 from adapter.mapping._titles import render
 from adapter.mapping.config import MappingConfig, StripeMapping
@@ -76,6 +86,8 @@ class _Context:
     obj: dict[str, Any]
     created: datetime | None
     config: MappingConfig
+    # the connected account of a Connect event; None: the platform's own
+    account: str | None = None
 
     @property
     def settings(self) -> StripeMapping:
@@ -101,7 +113,11 @@ def map_delivery(delivery: WebhookDelivery, config: MappingConfig) -> list[AnyCo
     if not obj:
         raise MappingError(f"Stripe event {delivery.topic} has no data.object")
     ctx = _Context(
-        topic=delivery.topic, obj=obj, created=f.timestamp(event.get("created")), config=config
+        topic=delivery.topic,
+        obj=obj,
+        created=f.timestamp(event.get("created")),
+        config=config,
+        account=f.text(event.get("account")),
     )
     return handler(ctx)
 
@@ -140,7 +156,7 @@ def _session(ctx: _Context) -> list[AnyCommand]:
         return _payment(ctx, intent_id, person, stage, value, currency, fields)
     external_id = f"stripe:cs:{session_id}"[:255]
     title = render(ctx.settings.session_title, {"id": session_id})
-    return [_upsert(ctx, external_id, title, person, stage, value, currency, fields, "session")]
+    return _upsert(ctx, external_id, title, person, stage, value, currency, fields, "session")
 
 
 def _intent(ctx: _Context) -> list[AnyCommand]:
@@ -203,6 +219,7 @@ def _refund(ctx: _Context) -> list[AnyCommand]:
     fields = {
         "stripe_charge_id": f.text(charge.get("id")),
         "stripe_payment_intent_id": intent_id,
+        "stripe_customer_id": f.ident(charge.get("customer")),
         "refunded_amount": refunded,
         "refund_status": "full" if full else "partial",
     }
@@ -218,11 +235,13 @@ def _payment(
     currency: str | None,
     fields: dict[str, Any],
 ) -> list[AnyCommand]:
-    """The sale's deal, keyed on its payment intent: upserted, or updated when no contact."""
+    """The sale's deal, keyed on its payment intent: upserted, or only updated when neither
+    a person nor a customer is known and the event does not say it was paid."""
     external_id = f"stripe:pi:{intent_id}"[:255]
-    if person.reachable:
+    paid = ctx.topic in _PAID
+    if person.reachable or fields.get("stripe_customer_id") or paid:
         title = render(ctx.settings.payment_title, {"id": intent_id})
-        return [_upsert(ctx, external_id, title, person, stage, value, currency, fields, "payment")]
+        return _upsert(ctx, external_id, title, person, stage, value, currency, fields, "payment")
     changes = DealUpdate(
         stage=stage,
         value=value,
@@ -243,19 +262,44 @@ def _upsert(
     fields: dict[str, Any],
     what: str,
     products: list[Product] | None = None,
-) -> UpsertDeal:
-    deal = BulkDeal(
-        title=title,
-        value=value,
-        currency=currency,
-        stage=stage,
-        source=normalize_source(ctx.settings.source),
-        tags=normalize_tags(ctx.settings.tags) or None,
-        products=products or None,
-        custom_fields=_custom_fields(ctx, external_id, fields, person),
-        **person.deal_contact(f"Stripe {what}"),
+) -> list[AnyCommand]:
+    """The deal on the person's contact, or on their Stripe customer's (see `_customer_of`)."""
+    row = {
+        "title": title,
+        "value": value,
+        "currency": currency,
+        "stage": stage,
+        "source": normalize_source(ctx.settings.source),
+        "tags": normalize_tags(ctx.settings.tags) or None,
+        "products": products or None,
+        "custom_fields": _custom_fields(ctx, external_id, fields, person),
+    }
+    if not person.reachable:
+        customer = _customer_of(ctx, fields.get("stripe_customer_id"), f"Stripe {what}")
+        return [customer_deal(external_id, ctx.created, LeadDeal(**row), customer)]
+    deal = BulkDeal(**row, **person.deal_contact(f"Stripe {what}"))
+    return [
+        UpsertDeal(external_id=external_id, source_updated_at=ctx.created, deal=deal),
+        *completion(person, external_id, ctx.created),
+    ]
+
+
+def _customer_of(ctx: _Context, customer_id: str | None, what: str) -> CustomerRef:
+    return customer_ref(
+        ctx.config,
+        what,
+        guest_external_id=f"stripe:guest:{ctx.account or 'platform'}",
+        guest_source=ctx.settings.source,
+        contact_external_id=_customer_external_id(customer_id) if customer_id else None,
+        search_field="stripe_customer_id",
+        search_value=customer_id,
+        # a paid intent without a customer: its checkout session may still bring one
+        wait=customer_id is not None or ctx.topic == "payment_intent.succeeded",
     )
-    return UpsertDeal(external_id=external_id, source_updated_at=ctx.created, deal=deal)
+
+
+def _customer_external_id(customer_id: str) -> str:
+    return f"stripe:customer:{customer_id}"[:255]
 
 
 def _custom_fields(
@@ -285,7 +329,7 @@ def _invoice(ctx: _Context) -> list[AnyCommand]:
     invoice_id = f.text(invoice.get("id"))
     if invoice_id is None:
         raise MappingError("Stripe invoice has no id")
-    paid = ctx.topic == "invoice.paid"
+    paid = ctx.topic in ("invoice.paid", "invoice.payment_succeeded")
     value, currency = ctx.amount("amount_paid" if paid else "amount_due")
     if paid and ctx.settings.skip_zero_amount_invoices and value == 0:
         return []
@@ -308,20 +352,18 @@ def _invoice(ctx: _Context) -> list[AnyCommand]:
         "payment_failed": None if paid else True,
     }
     title = render(ctx.settings.invoice_title, {"number": number or invoice_id, "id": invoice_id})
-    return [
-        _upsert(
-            ctx,
-            f"stripe:invoice:{invoice_id}"[:255],
-            title,
-            person,
-            ctx.settings.event_stages.get(ctx.topic),
-            value,
-            currency,
-            fields,
-            "invoice",
-            products=_invoice_lines(ctx, currency),
-        )
-    ]
+    return _upsert(
+        ctx,
+        f"stripe:invoice:{invoice_id}"[:255],
+        title,
+        person,
+        ctx.settings.event_stages.get(ctx.topic),
+        value,
+        currency,
+        fields,
+        "invoice",
+        products=_invoice_lines(ctx, currency),
+    )
 
 
 def _invoice_lines(ctx: _Context, currency: str | None) -> list[Product]:
@@ -361,9 +403,7 @@ def _customer(ctx: _Context) -> list[AnyCommand]:
     person.add_email(customer.get("email"))
     person.add_phone(customer.get("phone"), address.get("country"))
     person.add_full_name(customer.get("name"))
-    if not person.reachable:
-        return []
-    external_id = f"stripe:customer:{customer_id}"[:255]
+    external_id = _customer_external_id(customer_id)
     contact = person.contact(
         source=normalize_source(ctx.settings.source),
         tags=normalize_tags(ctx.settings.tags) or None,
@@ -383,6 +423,14 @@ def _customer(ctx: _Context) -> list[AnyCommand]:
     return [UpsertContact(external_id=external_id, source_updated_at=ctx.created, contact=contact)]
 
 
+_PAID = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "payment_intent.succeeded",
+    }
+)
+
 _HANDLERS: dict[str, Callable[[_Context], list[AnyCommand]]] = {
     "checkout.session.completed": _session,
     "checkout.session.async_payment_succeeded": _session,
@@ -391,6 +439,7 @@ _HANDLERS: dict[str, Callable[[_Context], list[AnyCommand]]] = {
     "payment_intent.payment_failed": _intent,
     "charge.refunded": _refund,
     "invoice.paid": _invoice,
+    "invoice.payment_succeeded": _invoice,
     "invoice.payment_failed": _invoice,
     "customer.created": _customer,
     "customer.updated": _customer,

@@ -15,9 +15,29 @@ SAMPLES: dict[tuple[str, str], str] = {
     ("shopify", "orders/create"): "shopify_order.json",
     ("shopify", "orders/updated"): "shopify_order.json",
     ("shopify", "orders/paid"): "shopify_order.json",
+    ("shopify", "orders/cancelled"): "shopify_order.json",
+    ("shopify", "orders/fulfilled"): "shopify_order.json",
+    ("shopify", "refunds/create"): "shopify_refund.json",
     ("shopify", "customers/create"): "shopify_customer.json",
     ("shopify", "customers/update"): "shopify_customer.json",
+    ("shopify", "checkouts/create"): "shopify_checkout.json",
+    ("shopify", "checkouts/update"): "shopify_checkout.json",
+    ("shopify", "customers/redact"): "shopify_customers_redact.json",
+    ("shopify", "customers/data_request"): "shopify_customers_data_request.json",
+    ("shopify", "shop/redact"): "shopify_shop_redact.json",
     ("stripe", "checkout.session.completed"): "stripe_checkout_session_completed.json",
+    ("stripe", "checkout.session.async_payment_succeeded"): (
+        "stripe_checkout_session_completed.json"
+    ),
+    ("stripe", "checkout.session.async_payment_failed"): "stripe_checkout_session_completed.json",
+    ("stripe", "payment_intent.succeeded"): "stripe_payment_intent.json",
+    ("stripe", "payment_intent.payment_failed"): "stripe_payment_intent.json",
+    ("stripe", "charge.refunded"): "stripe_charge_refunded.json",
+    ("stripe", "invoice.paid"): "stripe_invoice.json",
+    ("stripe", "invoice.payment_succeeded"): "stripe_invoice.json",
+    ("stripe", "invoice.payment_failed"): "stripe_invoice.json",
+    ("stripe", "customer.created"): "stripe_customer.json",
+    ("stripe", "customer.updated"): "stripe_customer.json",
     ("form", "submission"): "form_submission.json",
     ("woocommerce", "order.created"): "woocommerce_order.json",
     ("woocommerce", "order.updated"): "woocommerce_order.json",
@@ -58,4 +78,7 @@ def load_sample(source: str, topic: str | None = None) -> dict[str, Any]:
     if name is None:
         raise UnknownSample(source, topic)
     payload: dict[str, Any] = json.loads(resources.files(__name__).joinpath(name).read_text())
+    if source == "stripe":
+        # one file serves the events of one object: the event type is the topic asked for
+        payload["type"] = topic
     return payload

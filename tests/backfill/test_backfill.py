@@ -53,7 +53,8 @@ def test_each_order_is_queued_as_its_live_webhook_would_be(ctx: Context, export:
         shop_domain=SHOP,
         payload=first,
     )
-    [expected] = map_delivery(live, ctx.settings.mapping)
+    # the deal (a CompleteContact for its contact follows it)
+    expected, *_ = map_delivery(live, ctx.settings.mapping)
     [(_, entry)] = [e for e in ctx.outbox.entries(Kind.DEALS) if e[1].command == expected]
     assert isinstance(entry.command, UpsertDeal)
     assert entry.command.external_id == f"shopify:{SHOP}:order:5900000001001"
@@ -150,4 +151,5 @@ def test_a_full_outbox_holds_the_backfill_back(ctx: Context, export: Path) -> No
 
     run_backfill(ctx, Job(export, SHOP, max_backlog=3), worker_drains_when_asked)
 
-    assert seen == ["outbox holds 5 entries; no worker is running (start `adapter worker`)"]
+    # each order queues its deal and the completion of its contact
+    assert seen == ["outbox holds 10 entries; no worker is running (start `adapter worker`)"]

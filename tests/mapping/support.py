@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from adapter.crm.commands import AnyCommand, command_from_json
+from adapter.crm.commands import AnyCommand, CompleteContact, command_from_json
 from adapter.mapping import MappingConfig, map_delivery
 from adapter.settings import FormConfig
 from adapter.webhook import WebhookDelivery
@@ -91,6 +91,11 @@ def mapped(
     for command in commands:
         assert_contract_valid(command)
     return commands
+
+
+def primary(commands: list[AnyCommand]) -> list[AnyCommand]:
+    """The commands without the contact completions that follow deals with a person."""
+    return [c for c in commands if not isinstance(c, CompleteContact)]
 
 
 def assert_contract_valid(command: AnyCommand) -> None:

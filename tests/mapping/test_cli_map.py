@@ -50,7 +50,8 @@ def test_prints_the_commands_of_a_shopify_order(
         "--shop=demo.myshopify.com",
     )
     assert code == 0
-    (command,) = commands
+    command, *completions = commands
+    assert [c["kind"] for c in completions] == ["complete_contact"]
     assert command["kind"] == "upsert_deal"
     assert command["external_id"] == "shopify:demo.myshopify.com:order:7310002"
     assert command["deal"]["title"] == "Order #2041"
@@ -68,10 +69,12 @@ def test_stripe_topic_defaults_to_the_event_type(
 def test_mapping_error_exits_1_with_the_reason(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, output, err = run_map(monkeypatch, capsys, INVOICE.read_bytes(), "--source=stripe")
+    event = json.loads(INVOICE.read_bytes())
+    del event["data"]["object"]["id"]
+    code, output, err = run_map(monkeypatch, capsys, json.dumps(event).encode(), "--source=stripe")
     assert code == 1
     assert output is None
-    assert "mapping error: Stripe invoice has no valid email or phone" in err
+    assert "mapping error: Stripe invoice has no id" in err
 
 
 def test_ignored_topic_exits_0_with_the_reason(
@@ -88,9 +91,9 @@ def test_ignored_topic_exits_0_with_the_reason(
 def test_payload_with_nothing_to_record_exits_0_as_skipped(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    payload = json.dumps({"id": 1, "first_name": "No contact details"}).encode()
+    payload = json.dumps({"token": "abc", "email": None}).encode()
     code, output, err = run_map(
-        monkeypatch, capsys, payload, "--source=shopify", "--topic=customers/create"
+        monkeypatch, capsys, payload, "--source=shopify", "--topic=checkouts/create"
     )
     assert (code, output) == (0, [])
     assert "skipped" in err

@@ -19,7 +19,7 @@ from adapter.crm.commands import (
     UpsertContact,
     UpsertDeal,
 )
-from tests.mapping.support import SHOP, mapped, published, shopify
+from tests.mapping.support import SHOP, mapped, primary, published, shopify
 
 pytestmark = pytest.mark.conformance
 
@@ -32,7 +32,7 @@ EST = timezone(timedelta(hours=-5))
 
 
 def upsert_deal(topic: str, payload: dict[str, Any]) -> UpsertDeal:
-    (command,) = mapped(shopify(topic, payload))
+    (command,) = primary(mapped(shopify(topic, payload)))
     assert isinstance(command, UpsertDeal)
     return command
 
@@ -112,7 +112,7 @@ def test_order_rest_resource_becomes_a_won_deal_with_its_refunds() -> None:
 
 
 def test_customer_create_sample_becomes_a_contact() -> None:
-    (command,) = mapped(shopify("customers/create", published(CUSTOMER_SAMPLE)))
+    (command,) = primary(mapped(shopify("customers/create", published(CUSTOMER_SAMPLE))))
     assert isinstance(command, UpsertContact)
     contact = command.contact
 
@@ -137,7 +137,7 @@ def test_customer_create_sample_becomes_a_contact() -> None:
 
 
 def test_customer_rest_resource_keeps_non_ascii_tags_and_consent() -> None:
-    (command,) = mapped(shopify("customers/update", published(CUSTOMER_REST)))
+    (command,) = primary(mapped(shopify("customers/update", published(CUSTOMER_REST))))
     assert isinstance(command, UpsertContact)
     contact = command.contact
 
@@ -153,7 +153,7 @@ def test_customer_rest_resource_keeps_non_ascii_tags_and_consent() -> None:
 
 
 def test_checkout_sample_becomes_a_lead_with_its_recovery_url() -> None:
-    (command,) = mapped(shopify("checkouts/update", published(CHECKOUT_SAMPLE)))
+    (command,) = primary(mapped(shopify("checkouts/update", published(CHECKOUT_SAMPLE))))
     assert isinstance(command, CreateLead)
     contact, deal = command.lead.contact, command.lead.deal
 
@@ -176,7 +176,7 @@ def test_checkout_sample_becomes_a_lead_with_its_recovery_url() -> None:
 
 def test_customers_redact_sample_asks_to_redact_the_customer() -> None:
     payload = published("shopify/customers_redact_shopifydev_webhook_sample_2026-07.json")
-    (command,) = mapped(shopify("customers/redact", payload))
+    (command,) = primary(mapped(shopify("customers/redact", payload)))
     assert isinstance(command, RedactContact)
     assert command.external_id == f"shopify:{SHOP}:customer:191167"
     assert command.emails == ["john@example.com"]
@@ -185,7 +185,7 @@ def test_customers_redact_sample_asks_to_redact_the_customer() -> None:
 
 def test_customers_data_request_sample_is_recorded() -> None:
     payload = published("shopify/customers_data_request_shopifydev_webhook_sample_2026-07.json")
-    (command,) = mapped(shopify("customers/data_request", payload))
+    (command,) = primary(mapped(shopify("customers/data_request", payload)))
     assert isinstance(command, RecordDataRequest)
     assert command.external_id == f"shopify:{SHOP}:data_request:9999"
     assert command.shop_domain == SHOP
@@ -194,5 +194,5 @@ def test_customers_data_request_sample_is_recorded() -> None:
 
 def test_shop_redact_sample_forgets_the_shop() -> None:
     payload = published("shopify/shop_redact_shopifydev_webhook_sample_2026-07.json")
-    (command,) = mapped(shopify("shop/redact", payload))
+    (command,) = primary(mapped(shopify("shop/redact", payload)))
     assert command == ForgetShop(external_id=f"shopify:{SHOP}:shop", shop_domain=SHOP)

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from adapter.crm.commands import UpdateDeal, UpsertContact, UpsertDeal
-from adapter.mapping import MappingError
-from tests.mapping.support import mapped, published, stripe
+from adapter.crm.commands import UpdateDeal, UpsertContact, UpsertCustomerDeal, UpsertDeal
+from tests.mapping.support import mapped, primary, published, stripe
 
 pytestmark = pytest.mark.conformance
 
@@ -25,7 +24,7 @@ PI = "pi_000000000000000000000000"
 
 
 def one(event: dict[str, Any]) -> Any:
-    (command,) = mapped(stripe(event))
+    (command,) = primary(mapped(stripe(event)))
     return command
 
 
@@ -71,8 +70,11 @@ def test_charge_refunded_event_with_its_intent_records_the_full_refund() -> None
     assert fields["stripe_charge_id"] == "ch_000000000000000000000000"
 
 
-def test_customer_created_event_without_email_or_phone_is_skipped() -> None:
-    assert mapped(stripe(published(CUSTOMER))) == []
+def test_customer_created_event_without_email_or_phone_still_becomes_a_contact() -> None:
+    command = one(published(CUSTOMER))
+    assert isinstance(command, UpsertContact)
+    assert command.external_id == "stripe:customer:cus_00000000000000"
+    assert (command.contact.custom_fields or {})["stripe_customer_id"] == "cus_00000000000000"
 
 
 def test_customer_created_event_keeps_its_description() -> None:
@@ -84,9 +86,10 @@ def test_customer_created_event_keeps_its_description() -> None:
     assert command.contact.description == "(created by Stripe CLI)"
 
 
-def test_invoice_paid_event_without_customer_email_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="no valid email or phone"):
-        mapped(stripe(published(INVOICE)))
+def test_invoice_paid_event_without_customer_email_goes_to_its_customers_contact() -> None:
+    command = one(published(INVOICE))
+    assert isinstance(command, UpsertCustomerDeal)
+    assert command.customer.contact_external_id == "stripe:customer:cus_00000000000000"
 
 
 def test_invoice_paid_event_with_customer_email_becomes_a_won_deal() -> None:

@@ -17,7 +17,7 @@ from adapter.crm.commands import (
 )
 from adapter.mapping import MappingConfig, MappingError
 from adapter.mapping.config import ShopifyMapping
-from tests.mapping.support import SHOP, fixture, mapped, shopify
+from tests.mapping.support import SHOP, fixture, mapped, primary, shopify
 
 ORDER_CREATE = "shopify/orders_create.json"
 ORDER_UPDATED = "shopify/orders_updated.json"
@@ -28,7 +28,7 @@ RIYADH = timezone(timedelta(hours=3))
 
 
 def upsert_deal(topic: str, payload: dict[str, Any], **kwargs: Any) -> UpsertDeal:
-    (command,) = mapped(shopify(topic, payload), **kwargs)
+    (command,) = primary(mapped(shopify(topic, payload), **kwargs))
     assert isinstance(command, UpsertDeal)
     return command
 
@@ -298,9 +298,10 @@ def test_order_with_an_invalid_email_keeps_it_raw() -> None:
     assert (deal.custom_fields or {})["raw_email"] == "not-an-email"
 
 
-def test_order_without_email_or_phone_is_a_mapping_error() -> None:
+def test_order_without_email_or_phone_is_a_mapping_error_when_guest_sales_are_off() -> None:
+    config = MappingConfig.model_validate({"customers": {"guest_sales": False}})
     with pytest.raises(MappingError, match="no valid email or phone"):
-        mapped(shopify("orders/create", order(email=None)))
+        mapped(shopify("orders/create", order(email=None)), config)
 
 
 def test_order_without_an_id_is_a_mapping_error() -> None:
@@ -317,7 +318,7 @@ def test_order_tags_are_split_and_deduplicated() -> None:
 
 def test_shop_domain_falls_back_to_the_payload() -> None:
     delivery = shopify("orders/create", order(shop_domain="Other.myshopify.com"), shop=None)
-    (command,) = mapped(delivery)
+    (command,) = primary(mapped(delivery))
     assert command.external_id == "shopify:other.myshopify.com:order:5001"
 
 
@@ -393,8 +394,19 @@ def test_customer_phone_is_read_in_its_address_country() -> None:
     assert command.contact.phones == ["+966501234567"]
 
 
-def test_customer_without_email_or_phone_is_skipped() -> None:
-    assert mapped(shopify("customers/update", {"id": 1, "first_name": "Ghost"})) == []
+def test_customer_without_email_or_phone_still_becomes_a_contact() -> None:
+    payload = {"id": 1, "first_name": "Ghost", "default_address": {"country_code": "JP"}}
+    (command,) = mapped(shopify("customers/update", payload))
+    assert isinstance(command, UpsertContact)
+    assert command.contact.first_name == "Ghost"
+    assert command.contact.emails is None
+    assert command.contact.phones is None
+    assert command.contact.custom_fields == {
+        "external_id": f"shopify:{SHOP}:customer:1",
+        "shop_domain": SHOP,
+        "shopify_customer_id": "1",
+        "country": "JP",
+    }
 
 
 # --- checkouts -------------------------------------------------------------

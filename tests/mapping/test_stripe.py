@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from adapter.crm.commands import UpdateDeal, UpsertContact, UpsertDeal
+from adapter.crm.commands import UpdateDeal, UpsertContact, UpsertCustomerDeal, UpsertDeal
 from adapter.mapping import MappingConfig, MappingError, ignore_reason
 from adapter.mapping.config import StripeMapping
-from tests.mapping.support import fixture, mapped, stripe, stripe_event
+from tests.mapping.support import fixture, mapped, primary, stripe, stripe_event
 
 SESSION = "stripe/checkout.session.completed.json"
 REFUND = "stripe/charge.refunded.json"
@@ -64,7 +64,7 @@ def invoice(**fields: Any) -> dict[str, Any]:
 
 
 def one(event: dict[str, Any], config: MappingConfig | None = None) -> Any:
-    (command,) = mapped(stripe(event), config)
+    (command,) = primary(mapped(stripe(event), config))
     return command
 
 
@@ -112,8 +112,14 @@ def test_charge_refunded_event_with_its_intent_marks_the_deal_lost() -> None:
     assert fields["stripe_charge_id"] == "ch_3Qcharge000000001"
 
 
-def test_customer_created_event_without_email_or_phone_is_skipped() -> None:
-    assert mapped(stripe(fixture(CUSTOMER))) == []
+def test_customer_created_event_without_email_or_phone_still_becomes_a_contact() -> None:
+    command = one(fixture(CUSTOMER))
+    assert isinstance(command, UpsertContact)
+    assert command.contact.emails is None
+    assert command.contact.phones is None
+    assert command.external_id == command.contact.custom_fields["external_id"]
+    customer_id = command.external_id.removeprefix("stripe:customer:")
+    assert command.contact.custom_fields["stripe_customer_id"] == customer_id
 
 
 def test_customer_created_event_with_details_becomes_a_contact() -> None:
@@ -140,9 +146,17 @@ def test_customer_created_event_with_details_becomes_a_contact() -> None:
     assert fields["city"] == "Riyadh"
 
 
-def test_invoice_paid_event_without_customer_email_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="no valid email or phone"):
-        mapped(stripe(fixture(INVOICE)))
+def test_invoice_paid_event_without_customer_email_goes_to_its_customers_contact() -> None:
+    command = one(fixture(INVOICE))
+    assert isinstance(command, UpsertCustomerDeal)
+    customer = command.customer
+    assert customer.contact_external_id == "stripe:customer:cus_Qcustomer0001"
+    assert (customer.search_field, customer.search_value) == (
+        "stripe_customer_id",
+        "cus_Qcustomer0001",
+    )
+    assert customer.wait_seconds == 300.0
+    assert customer.guest_external_id == "stripe:guest:platform"
 
 
 def test_invoice_paid_event_with_customer_email_becomes_a_won_deal() -> None:
@@ -198,12 +212,22 @@ def test_session_without_payment_intent_is_keyed_on_itself() -> None:
     assert command.deal.title == "Checkout cs_1"
 
 
-def test_payment_intent_without_contact_details_updates_the_deal() -> None:
-    command = one(stripe_event("payment_intent.succeeded", intent()))
+def test_failed_payment_intent_without_contact_or_customer_only_updates_the_deal() -> None:
+    command = one(stripe_event("payment_intent.payment_failed", intent()))
     assert isinstance(command, UpdateDeal)
     assert command.external_id == "stripe:pi:pi_1"
-    assert command.changes.stage == "won"
+    assert command.changes.stage == "lost"
     assert command.changes.value == Decimal("115.23")
+
+
+def test_paid_intent_without_contact_or_customer_waits_then_goes_to_the_guest() -> None:
+    command = one(stripe_event("payment_intent.succeeded", intent()))
+    assert isinstance(command, UpsertCustomerDeal)
+    assert command.external_id == "stripe:pi:pi_1"
+    assert command.deal.stage == "won"
+    assert command.customer.contact_external_id is None
+    assert command.customer.wait_seconds == 300.0
+    assert command.customer.guest_external_id == "stripe:guest:platform"
 
 
 def test_payment_intent_finds_the_contact_in_its_charges() -> None:
@@ -219,12 +243,23 @@ def test_payment_intent_of_an_invoice_is_left_to_the_invoice_events() -> None:
     assert mapped(stripe(event)) == []
 
 
-def test_session_without_contact_or_intent_is_a_mapping_error() -> None:
+def test_session_without_contact_intent_or_customer_goes_to_the_guest_at_once() -> None:
     event = stripe_event(
         "checkout.session.completed", session(payment_intent=None, customer_details=None)
     )
+    command = one(event)
+    assert isinstance(command, UpsertCustomerDeal)
+    assert command.customer.wait_seconds == 0.0
+    assert command.customer.guest_external_id == "stripe:guest:platform"
+
+
+def test_session_without_contact_is_a_mapping_error_when_guest_sales_are_off() -> None:
+    event = stripe_event(
+        "checkout.session.completed", session(payment_intent=None, customer_details=None)
+    )
+    config = MappingConfig.model_validate({"customers": {"guest_sales": False}})
     with pytest.raises(MappingError, match="no valid email or phone"):
-        mapped(stripe(event))
+        mapped(stripe(event), config)
 
 
 # --- stages --------------------------------------------------------------------

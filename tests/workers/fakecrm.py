@@ -101,6 +101,8 @@ class FakeCrm:
                     row.update(body)
                     row["updated_at"] = self.tick()
                 return 200, rows
+            if request.method == "POST" and path == "/rest-api-proxy/contacts":
+                return 201, [self.new_contact(**body)]
         return 404, {"error": "not found"}
 
     # -- endpoints -------------------------------------------------------------
