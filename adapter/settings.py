@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     forms: dict[str, FormConfig] = Field(default_factory=dict)
+    # the delivery ledger: settled deliveries are kept this long for trace and replay,
+    # within this many MB (the oldest settled ones go first; unsettled ones never)
+    delivery_retention_hours: float = Field(default=72.0, ge=0)
+    delivery_retention_mb: float = Field(default=256.0, ge=0)
+    # a worker holds a delivery this long without renewing; a dead worker's deliveries
+    # are taken again once it expires
+    delivery_lease_seconds: float = Field(default=10.0, gt=0, le=25)
 
     # delivery
     crm_base_url: str = "http://127.0.0.1:8100/functions/v1"
