@@ -168,7 +168,8 @@ class Inbox:
                     future.set_result(outcome)
 
     async def _write(self, entries: Sequence[_Entry]) -> list[Outcome | QueueUnavailable]:
-        args: list[Any] = [PREFIX, MARK_PREFIX, self._ttl, int(bell.BELL_TTL_SECONDS * 1000)]
+        bell_ttl = int(bell.BELL_TTL_SECONDS * 1000) if self._bell is not None else 0
+        args: list[Any] = [PREFIX, MARK_PREFIX, self._ttl, bell_ttl]
         for entry in entries:
             args.extend(entry.args)
         reply = await self._script(args=args)

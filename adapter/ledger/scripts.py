@@ -55,7 +55,8 @@ end
 # ARGV: prefix, mark prefix, mark ttl (s), bell ttl (ms), then per delivery 8 values:
 # digest, source, topic, scope, delivery id, received (ms), size of the raw body, stored body.
 # Reply: {codes, ring, errors...}: a letter per delivery (q stored, d duplicate, e error),
-# 1 when the caller must ring the bell (enqueue one take job), then the errors' texts.
+# 1 when the caller must ring the bell (enqueue one take job; a bell ttl of 0: it never
+# does), then the errors' texts.
 # The dedupe mark is written last, and only when the record's writes succeeded, so a
 # write refused by Redis (OOM) leaves no mark and the provider's retry is stored.
 INGEST = (
@@ -113,7 +114,7 @@ for i = 5, #ARGV, 8 do
   end
 end
 local ring = 0
-if stored > 0 then
+if stored > 0 and tonumber(bell_ttl) > 0 then
   local reply = redis.pcall('SET', P .. 'bell', '1', 'NX', 'PX', bell_ttl)
   -- a status reply ({ok = 'OK'}) when set; false when the flag was there
   if type(reply) == 'table' and reply.ok then ring = 1 end
@@ -126,7 +127,7 @@ return errors
 
 # ARGV: prefix, how many, lease (ms), token. Expired leases (dead workers) go back to
 # ready first; then up to `how many` due deliveries are leased to `token`.
-# Reply: flat list of digest, takes, body for each leased delivery.
+# Reply: flat list of digest, takes, replays, body for each leased delivery.
 CLAIM = (
     _COMMON
     + """
@@ -154,6 +155,7 @@ for _, digest in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ready', '-inf', now, '
     redis.call('HSET', rec, 'state', 'leased', 'token', token)
     out[#out + 1] = digest
     out[#out + 1] = takes
+    out[#out + 1] = tonumber(redis.call('HGET', rec, 'replays') or '0')
     out[#out + 1] = body
   end
 end

@@ -23,10 +23,12 @@ TRIM_STEP = 4
 
 @dataclass(frozen=True)
 class Taken:
-    """A delivery leased to a worker: its digest, how often it was taken, its body."""
+    """A delivery leased to a worker: its digest, how often it was taken and replayed,
+    its stored body."""
 
     digest: str
     takes: int
+    replays: int
     body: bytes
 
 
@@ -79,8 +81,8 @@ class Ledger:
         of expired leases back (their workers died)."""
         reply = self._claim(args=[keys.PREFIX, limit, int(lease_seconds * 1000), token])
         return [
-            Taken(reply[i].decode("ascii"), int(reply[i + 1]), reply[i + 2])
-            for i in range(0, len(reply), 3)
+            Taken(reply[i].decode("ascii"), int(reply[i + 1]), int(reply[i + 2]), reply[i + 3])
+            for i in range(0, len(reply), 4)
         ]
 
     def renew(self, digests: Sequence[str], lease_seconds: float, token: str) -> int:
