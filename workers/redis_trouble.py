@@ -22,7 +22,9 @@ def describe(exc: BaseException) -> str | None:
     """What is wrong with Redis, in one phrase, or None if `exc` is not Redis trouble."""
     if isinstance(exc, redis.ReadOnlyError):
         return "Redis is read-only (a replica, or a failover under way)"
-    if isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM"):
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or (
+        isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM")
+    ):
         return "Redis is full (maxmemory reached with noeviction)"
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError | ConnectionError):
         return "Redis is unreachable"
@@ -44,9 +46,23 @@ def probe_writes(connection: redis.Redis) -> str | None:
     return None
 
 
+# what this process last said about Redis: its threads (RQ's loop, the pump) wait on
+# the same trouble, and it is said once
+_said: dict[str, str | None] = {"what": None}
+_said_lock = threading.Lock()
+
+
+def _say(what: str | None) -> bool:
+    with _said_lock:
+        if _said["what"] == what:
+            return False
+        _said["what"] = what
+        return True
+
+
 class Waiting:
     """Waits out Redis trouble with backoff, logging one line when it starts and one
-    when it ends (not one per attempt)."""
+    when it ends (not one per attempt, nor one per thread)."""
 
     def __init__(self, connection: redis.Redis, *, base: float = 0.5, cap: float = 10.0) -> None:
         self.connection = connection
@@ -61,7 +77,8 @@ class Waiting:
         what = probe_writes(self.connection)
         while what is not None:
             if what != self._what:
-                log.warning("%s; waiting, and resuming by itself once it accepts writes", what)
+                if _say(what):
+                    log.warning("%s; waiting, and resuming by itself once it accepts writes", what)
                 self._what = what
                 self._since = self._since or time.monotonic()
             if stop.wait(delay):
@@ -69,9 +86,11 @@ class Waiting:
             delay = min(self.cap, delay * 2)
             what = probe_writes(self.connection)
         if self._since is not None:
-            log.warning(
-                "Redis accepts writes again after %.0fs; resuming", time.monotonic() - self._since
-            )
+            if _say(None):
+                log.warning(
+                    "Redis accepts writes again after %.0fs; resuming",
+                    time.monotonic() - self._since,
+                )
         elif why:
             log.warning("%s; starting again in %.1fs", why, delay)
             if stop.wait(delay):

@@ -99,12 +99,13 @@ def running_flushes(ctx: Context, kind: Kind) -> int:
 class Runner:
     """A running flush, counted while its lease is renewed (a killed one stops counting)."""
 
-    def __init__(self, ctx: Context, key: str, limit: int) -> None:
+    def __init__(self, ctx: Context, key: str, limit: int, lease: float | None = None) -> None:
         self.ctx = ctx
         self.key = key
         self.limit = limit
         self.token = uuid.uuid4().hex
-        self.lease_ms = int(ctx.options.lease * 1000)
+        self.lease = lease or ctx.options.lease
+        self.lease_ms = int(self.lease * 1000)
         self._script = ctx.redis.register_script(_REGISTER)
         self._renewed = 0.0
 
@@ -113,7 +114,7 @@ class Runner:
         return bool(self._script(keys=[self.key], args=[self.limit, self.lease_ms, self.token]))
 
     def renew(self) -> None:
-        if time.monotonic() - self._renewed >= self.ctx.options.lease / 3:
+        if time.monotonic() - self._renewed >= self.lease / 3:
             self._renewed = time.monotonic()
             self._script(keys=[self.key], args=[0, self.lease_ms, self.token])
 
@@ -174,8 +175,9 @@ def running_takers(ctx: Context) -> int:
 
 
 def taking(ctx: Context) -> Runner:
-    """A running take job, counted while its lease is renewed."""
-    return Runner(ctx, TAKERS_KEY, limit=1_000_000)
+    """A running take job, counted while its lease is renewed: as long as the leases of
+    the deliveries it holds, so a dead taker stops counting when they expire."""
+    return Runner(ctx, TAKERS_KEY, limit=1_000_000, lease=ctx.options.delivery_lease)
 
 
 def wanted_takers(ctx: Context) -> int:

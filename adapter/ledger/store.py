@@ -10,7 +10,8 @@ from typing import Any
 
 import redis
 
-from adapter.ledger import keys, scripts
+import adapter.ledger.keys as keys
+import adapter.ledger.scripts as scripts
 from adapter.ledger.record import DeliveryRecord, State
 
 DEFAULT_RETENTION_HOURS = 72.0

@@ -102,8 +102,9 @@ def sabotage(http: httpx.Client, mode: str) -> None:
 
 
 class Drain:
-    """Drained: no delivery job queued or running and an empty outbox, seen twice in a
-    row at least a second apart (a flush can be between two reads)."""
+    """Drained: nothing waiting in the ledger, no take job queued or running and an
+    empty outbox, seen twice in a row at least a second apart (a flush can be between
+    two reads)."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -117,7 +118,10 @@ class Drain:
         except redis.RedisError:
             self.since = None
             return False
-        idle = not (self.last["queued_jobs"] or self.last["running_jobs"] or self.last["outbox"])
+        last = self.last
+        idle = not (
+            last["ledger"] or last["queued_jobs"] or last["running_jobs"] or last["outbox"]
+        )
         if not idle:
             self.since = None
             return False

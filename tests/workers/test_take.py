@@ -104,7 +104,7 @@ def test_a_delivery_whose_worker_died_after_queueing_is_queued_once(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(intake, "map_delivery", mapper(upsert_deal(1)))
-    (digest,) = store(ctx, delivery())
+    store(ctx, delivery())
     # a worker that leased it, queued its commands and died before its ack
     (taken,) = ctx.ledger.claim(10, 0.2, "dead-worker")
     intake.accept_delivery(ctx, delivery().model_dump(mode="json"))
