@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -205,3 +206,21 @@ def test_forget_removes_a_delivery_in_any_state(redis_url: str, ledger: Ledger) 
     assert ledger.forget([digest]) == 1
     assert ledger.get(digest) is None
     assert ledger.backlog().total == 0
+
+
+def test_a_body_with_a_lone_surrogate_escape_reads_back(redis_url: str, ledger: Ledger) -> None:
+    # Python's json (which verified the body) accepts it; pydantic's JSON parser does not
+    body = b'{"id": 1, "note": "\\ud800"}'
+    item = delivery().model_copy(update={"payload": json.loads(body)})
+
+    async def main() -> None:
+        inbox = Inbox(connect(redis_url), dedupe_ttl_seconds=3600)
+        try:
+            await inbox.put(item, payload_json=body)
+        finally:
+            await inbox.aclose()
+
+    asyncio.run(main())
+    record = ledger.get(digest_of(dedupe_key(item)))
+    assert record is not None
+    assert record.delivery() == item
