@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapter import mapping
-from adapter.inbox import Inbox, connect
+from adapter.inbox import Bell, Inbox, connect
 from adapter.settings import Settings
 from adapter.sources import forms, paymob, salla, shopify, stripe, woocommerce
 from adapter.sources.body import parse_json_object, read_signed
@@ -318,7 +318,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ingest.inbox = Inbox(
-            connect(settings.redis_url), dedupe_ttl_seconds=settings.dedupe_ttl_seconds
+            connect(settings.redis_url),
+            dedupe_ttl_seconds=settings.dedupe_ttl_seconds,
+            bell=Bell(settings.redis_url),
         )
         try:
             yield

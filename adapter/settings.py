@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     salla_merchants: dict[str, SallaMerchant] = Field(default_factory=dict)
     paymob_hmac_secrets: SecretList = Field(default_factory=list)
     paymob_integrations: dict[str, PaymobIntegration] = Field(default_factory=dict)
+    # the delivery ledger: settled deliveries are kept this long for trace and replay,
+    # within this many MB (the oldest settled ones go first; unsettled ones never)
+    delivery_retention_hours: float = Field(default=72.0, ge=0)
+    delivery_retention_mb: float = Field(default=256.0, ge=0)
+    # a worker holds a delivery this long without renewing; a dead worker's deliveries
+    # are taken again once it expires
+    delivery_lease_seconds: float = Field(default=10.0, gt=0, le=25)
 
     # delivery
     crm_base_url: str = "http://127.0.0.1:8100/functions/v1"

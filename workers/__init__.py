@@ -3,11 +3,23 @@ retried, and effectively once. Never imports the web app.
 
 How a delivery travels
 ----------------------
-1. `jobs.process_delivery(delivery)` (RQ, queue `deliveries`, JSON serializer) maps it
+A verified delivery is written, with its dedupe mark, into the delivery ledger in one
+Lua step before the 202; a worker leases it, maps it and writes its commands into the
+outbox (once per delivery) and only then acks it; an expired lease (a dead worker)
+puts it back, and the pump rings RQ again.
+
+0. The web side stores the delivery in the ledger (`adapter.ledger`: state
+   `received`, in `ready`) and rings the bell: one RQ job `jobs.take_deliveries`
+   (queue `deliveries`), enqueued only when no bell is on its way. The job carries
+   nothing; losing it costs a pump tick.
+1. `jobs.take_deliveries()` (`take`) leases a batch (state `leased`, lease
+   `delivery_lease_seconds`, renewed while it works) and maps each delivery
    (`adapter.mapping.map_delivery`). Local commands (ForgetShop, RecordDataRequest) run
    at once (`local`); CRM commands go into the outbox in one atomic step, together with
-   a marker for the delivery id, so a job run twice queues nothing twice (`intake`). A
-   delivery that cannot be mapped is kept raw in the dead letters (`deadletters`).
+   a once-key for the delivery, so a delivery taken twice queues nothing twice
+   (`intake`). Only then is it acked: `mapped`, with its outbox entry ids and external
+   ids. A delivery that cannot be mapped is kept raw in the dead letters
+   (`deadletters`) and acked `dead`; `redrive` replays dead letters.
 2. The outbox (`outbox`) is durable in Redis: one queue per kind of request — DEALS
    (creates, 100 to a /create-deals-bulk, and updates: PATCHes without a GET, guarded
    by `updated_at`, identical ones grouped in one `id=in.(…)`; see `deals`), CONTACTS
@@ -26,7 +38,8 @@ How a delivery travels
 4. Flush jobs are requested when commands are added (one queued at a time per kind, a
    flag with a TTL), fan out up to `crm_max_in_flight` under a backlog, and are
    requested again by the pump thread of every worker process for whatever comes due
-   later (retries after backoff, leases of dead workers) (`scheduling`).
+   later (retries after backoff, leases of dead workers) (`scheduling`). The same
+   pump rings for take jobs while the ledger holds due deliveries or expired leases.
 
 Rate limit (`ratelimit`)
 ------------------------
@@ -42,9 +55,10 @@ Effectively once
   for the lease, so no two requests race for one record; a claim whose worker died is
   taken back when its lease expires (SIGKILL loses nothing). One request carries at
   most one command per external id: the newest of those claimed.
-- RQ 3 moves the job of a dead worker to its failed registry (AbandonedJobError) once
-  the job's heartbeat expires, without retrying it; the pump requeues such
-  `process_delivery` jobs (they are idempotent). Nothing waits on a flush job.
+- RQ's own recovery of a dead worker's jobs is not relied on: a take job or a flush
+  job lost with its worker leaves its deliveries leased in the ledger, or its entries
+  leased in the outbox, until the lease expires; the pump then rings again. A
+  delivery whose workers die while holding it `max_takes` times is dead-lettered.
 - Deals are created with a deterministic title and `skip_if_exists`; before sending,
   each command's digest and version are noted in the id map (`idmap`). A row the CRM
   reports as skipped is our own earlier attempt when every create sent since the state
@@ -70,5 +84,8 @@ command. Per-row errors of a bulk answer: transient ones retried alone, permanen
 dead-lettered. `adapter deadletter list|show|replay|drop`.
 
 Running: `adapter worker` (`runner.run_worker`), or `runner.start_worker_thread` inside
-another process. Status for `adapter status`: `status.read_status`.
+another process. Redis trouble (full, read-only, unreachable) never ends a worker: it
+says so once and waits (`redis_trouble`). Status for `adapter status`:
+`status.read_status`. Tests freeze a worker at a named instant with
+`ADAPTER_TEST_PAUSE_AT` (`testpoints`).
 """

@@ -1,5 +1,6 @@
 """Everything a worker process needs, built once from Settings: Redis, the CRM client,
-the shared rate limiter, the outbox, the id map and the dead letters."""
+the shared rate limiter, the delivery ledger, the outbox, the id map and the dead
+letters."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from redis.retry import Retry
 
 from adapter import metrics
 from adapter.crm.client import Backoff, CrmClient
+from adapter.ledger import Ledger
+from adapter.ledger.bell import BELL_QUEUE
 from adapter.settings import Settings, load_settings
 from workers.deadletters import DeadLetters
 from workers.idmap import IdMap
 from workers.outbox import Outbox
 from workers.ratelimit import RateLimiter
 
-DELIVERY_QUEUE = "deliveries"
+DELIVERY_QUEUE = BELL_QUEUE
 OUTBOX_QUEUE = "outbox"
 
 
@@ -63,6 +66,13 @@ class Options:
     flush_budget: float = 20.0
     # a flush sleeps for a slot or for company at most this long, else it ends
     inline_wait: float = 2.0
+    # a worker holds the deliveries it took this long without renewing; a dead
+    # worker's deliveries are taken again once their lease expired
+    delivery_lease: float = 10.0
+    # deliveries leased at once by a take job
+    take_batch: int = 20
+    # a delivery whose workers died this often while holding it is dead-lettered
+    max_takes: int = 5
     backoff: Backoff = field(default_factory=Backoff)
     outbox_queue: str = OUTBOX_QUEUE
     delivery_queue: str = DELIVERY_QUEUE
@@ -78,6 +88,7 @@ class Options:
                 "ADAPTER_MISSING_DEAL_GRACE_SECONDS", cls.missing_deal_grace
             ),
             flush_budget=_env_float("ADAPTER_FLUSH_BUDGET_SECONDS", cls.flush_budget),
+            delivery_lease=settings.delivery_lease_seconds,
             backoff=Backoff(
                 base=_env_float("ADAPTER_BACKOFF_BASE_SECONDS", 1.0),
                 cap=_env_float("ADAPTER_BACKOFF_CAP_SECONDS", 30.0),
@@ -111,6 +122,11 @@ class Context:
             settings.crm_api_key,
             timeout=settings.crm_timeout_seconds,
             max_attempts=1,
+        )
+        self.ledger = Ledger(
+            self.rq_redis,
+            retention_hours=settings.delivery_retention_hours,
+            retention_mb=settings.delivery_retention_mb,
         )
         self.outbox = Outbox(self.redis)
         self.idmap = IdMap(self.redis)

@@ -2,8 +2,9 @@
 
 Mapping is pure, so a delivery is mapped, its local commands run (they are
 idempotent), and its CRM commands are queued in one atomic step together with a
-marker for the delivery id: a job that runs twice (its worker died after queueing)
-queues nothing the second time.
+marker for the delivery (its once-key): a delivery taken twice (its worker died
+after queueing, before the ledger heard of it) queues nothing the second time. A
+replay changes the once-key, so its commands are queued again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from workers.local import run_local
 from workers.outbox import Entry, kind_of
 from workers.privacy import scrub
 from workers.scheduling import request_flush
+from workers.testpoints import pause_at
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class Outcome:
     duplicate: bool = False
     dead_letter: str | None = None
     error: str | None = None
+    external_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,7 +52,9 @@ class Outcome:
         }
 
 
-def accept_delivery(ctx: Context, raw: dict[str, Any]) -> Outcome:
+def accept_delivery(ctx: Context, raw: dict[str, Any], replays: int = 0) -> Outcome:
+    """Map a delivery (WebhookDelivery as JSON) and queue its commands once per
+    `replays` (how often it was replayed), or dead-letter it."""
     try:
         delivery = WebhookDelivery.model_validate(raw)
     except ValidationError as exc:
@@ -62,16 +67,19 @@ def accept_delivery(ctx: Context, raw: dict[str, Any]) -> Outcome:
         return _dead(ctx, raw, exc.reason)
     except Exception as exc:
         return _dead(ctx, raw, f"{type(exc).__name__}: {exc}")
+    pause_at("after-map")
+    once_key = accepted_key(delivery) + (f":replay-{replays}" if replays else "")
     queued = queue_commands(
         ctx,
         commands,
         origin=delivery.delivery_id,
-        once_key=accepted_key(delivery),
+        once_key=once_key,
         received_at=delivery.received_at,
     )
+    external_ids = sorted({c.external_id for c in commands if c.external_id})
     if queued is None:
-        return Outcome(len(commands), duplicate=True)
-    return Outcome(len(commands), queued)
+        return Outcome(len(commands), duplicate=True, external_ids=external_ids)
+    return Outcome(len(commands), queued, external_ids=external_ids)
 
 
 def accepted_key(delivery: WebhookDelivery) -> str:
@@ -116,6 +124,11 @@ def queue_commands(
     for kind in dict.fromkeys(kind_of(entry) for entry in entries):
         request_flush(ctx, kind)
     return ids
+
+
+def dead_letter(ctx: Context, raw: dict[str, Any], error: str) -> Outcome:
+    """Keep a delivery that cannot be mapped, raw, with why."""
+    return _dead(ctx, raw, error)
 
 
 def _dead(ctx: Context, raw: dict[str, Any], error: str) -> Outcome:

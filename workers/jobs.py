@@ -1,21 +1,38 @@
 """RQ entry points, enqueued by dotted name with the JSON serializer.
 
-- `process_delivery(delivery)`: one verified delivery (WebhookDelivery as JSON) from the
-  `deliveries` queue: mapped, and its commands queued in the outbox.
+- `take_deliveries()`: the bell (queue `deliveries`): take due deliveries from the
+  ledger, map them, queue their commands in the outbox, ack them (`take`).
 - `flush_outbox(kind)`: drain one kind of outbox queue (the `outbox` queue).
+- `process_delivery(delivery)`: a delivery carried by the job itself, as versions
+  before the ledger enqueued them; kept so that jobs queued before an upgrade are
+  still delivered.
 
-Both are safe to run twice, so a job lost with a killed worker needs nothing but a
-new run (RQ moves it to its failed registry as abandoned; the outbox does not care).
+All are safe to run twice or not at all: the ledger and the outbox own the work, and
+the pump rings again for whatever a lost job left.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from adapter.ledger import bell
 from workers import intake, scheduling
 from workers.context import get_context
 from workers.flush import flush
 from workers.outbox import Kind
+from workers.take import take_deliveries as take
+
+
+def take_deliveries() -> dict[str, Any]:
+    ctx = get_context()
+    bell.answered(ctx.rq_redis)
+    runner = scheduling.taking(ctx)
+    runner.register()
+    try:
+        report = take(ctx, budget=ctx.options.flush_budget, heartbeat=runner.renew)
+    finally:
+        runner.unregister()
+    return report.as_dict()
 
 
 def process_delivery(delivery: dict[str, Any]) -> dict[str, Any]:

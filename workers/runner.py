@@ -4,6 +4,12 @@
 it warmly); `start_worker_thread()` runs one inside another process (the dev mode),
 stopped with `.stop()`.
 
+Redis trouble never ends the process: when RQ's loop quits (RQ gives up on any error
+in its own bookkeeping, e.g. OOM with noeviction, a read-only replica, Redis gone),
+`run_worker` says once what is wrong, waits with backoff until Redis accepts writes,
+and starts a fresh RQ worker. Deliveries are owned by the ledger and commands by the
+outbox, so whatever RQ job was cut short is taken again through their leases.
+
 The worker does not fork a work horse per job: a job is cheap (a mapping, or one
 flush that sends many requests), a fork would cost more than most jobs, and a
 SIGKILL then takes the job down with its worker, which is exactly the case the
@@ -13,11 +19,16 @@ outbox is built to survive.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
+import redis
+from rq.job import Job
+from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker
@@ -25,7 +36,9 @@ from rq.worker import SimpleWorker
 from adapter.settings import Settings
 from workers.context import Context, set_context
 from workers.outbox import Kind
+from workers.redis_trouble import Waiting
 from workers.scheduling import Pump
+from workers.testpoints import pause_at
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +65,17 @@ class DeliveryWorker(SimpleWorker):
     def _install_signal_handlers(self) -> None:
         if not self.in_thread:
             super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_event.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        pause_at("after-dequeue")
+        super().execute_job(job, queue)
+
+    # set on SIGTERM/SIGINT: `run_worker` gives each RQ worker it starts its own
+    stop_event = threading.Event()
 
 
 def default_queues(ctx: Context) -> list[str]:
@@ -87,21 +111,21 @@ def run_worker(
     queues: Sequence[str] | None = None,
     *,
     burst: bool = False,
-    with_scheduler: bool = False,
     logging_level: str | None = None,
     context: Context | None = None,
 ) -> bool:
-    """Work until stopped (or, with `burst`, until the queues and the outbox are empty)."""
+    """Work until stopped (or, with `burst`, until the ledger, the queues and the outbox
+    are empty), through any Redis trouble."""
     _quiet_http_logs()
     ctx = context or Context(settings)
     set_context(ctx)
-    worker = build_worker(ctx, queues)
-    pump = Pump(ctx, worker.name, worker.queue_names())
+    stop = threading.Event()
+    pump = Pump(ctx, f"worker-{id(stop):x}", list(queues or default_queues(ctx)))
     try:
         if not burst:
             pump.start()
-            return bool(worker.work(with_scheduler=with_scheduler, logging_level=logging_level))
-        return _drain(ctx, worker, pump, logging_level)
+            return _work(ctx, queues, stop, logging_level)
+        return _drain(ctx, queues, stop, pump, logging_level)
     finally:
         pump.stop()
         set_context(None)
@@ -109,20 +133,70 @@ def run_worker(
             ctx.close()
 
 
-def _drain(ctx: Context, worker: DeliveryWorker, pump: Pump, logging_level: str | None) -> bool:
-    """Burst mode: jobs until none are left, and again while the outbox still holds
-    entries that will come due (retries after backoff)."""
+def _work(
+    ctx: Context,
+    queues: Sequence[str] | None,
+    stop: threading.Event,
+    logging_level: str | None,
+    burst: bool = False,
+) -> bool:
+    """RQ's work loop, started again (as a new RQ worker) whenever it quits on an error
+    rather than on a stop request; between two, wait until Redis accepts writes."""
+    waiting = Waiting(ctx.rq_redis)
     worked = False
-    while True:
-        worked = worker.work(burst=True, logging_level=logging_level) or worked
+    while not stop.is_set():
+        worker = build_worker(ctx, queues)
+        worker.stop_event = stop
+        failure: BaseException | None = None
+        try:
+            worked = bool(worker.work(burst=burst, logging_level=logging_level)) or worked
+        except (redis.RedisError, OSError, ValueError) as exc:
+            # RQ's start-up or teardown failed (its registration, under OOM say)
+            failure = exc
+        if stop.is_set() or (burst and failure is None):
+            return worked
+        # signals now only set `stop`, also while waiting below
+        _stop_on_signals(stop)
+        why = f"the RQ worker stopped ({type(failure).__name__ if failure else 'see above'})"
+        if not waiting.until_writable(stop, why=why):
+            return worked
+    return worked
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _drain(
+    ctx: Context,
+    queues: Sequence[str] | None,
+    stop: threading.Event,
+    pump: Pump,
+    logging_level: str | None,
+) -> bool:
+    """Burst mode: jobs until none are left, and again while the ledger or the outbox
+    still hold work that will come due (leases, retries after backoff)."""
+    worked = False
+    names = list(queues or default_queues(ctx))
+    while not stop.is_set():
+        worked = _work(ctx, queues, stop, logging_level, burst=True) or worked
         pump.tick()
-        if any(q.count for q in worker.queues):
+        if any(Queue(name, connection=ctx.rq_redis).count for name in names):
             continue
+        ledger = ctx.ledger.backlog()
         backlogs = [ctx.outbox.backlog(kind) for kind in Kind]
-        if not any(b.total for b in backlogs):
+        if not ledger.total and not any(b.total for b in backlogs):
             return worked
         waits = [b.next_in for b in backlogs if b.next_in is not None]
-        time.sleep(min([*waits, 1.0]) if waits else 0.2)
+        time.sleep(min([*waits, 0.5]) if waits else 0.2)
+    return worked
 
 
 class WorkerThread:

@@ -1,13 +1,20 @@
-"""When flush jobs run: on every add, fanned out under a backlog, and on the pump's tick.
+"""When take and flush jobs run: on every store and add, fanned out under a backlog, and
+on the pump's tick.
+
+Take jobs (`workers.jobs.take_deliveries`) are rung by the web side when it stores a
+delivery and the ledger's bell flag is free (`adapter.ledger.bell`), and by the pump
+whenever the ledger holds due deliveries or expired leases and fewer take jobs run
+than they could keep busy. RQ's own recovery of a dead worker's jobs is not relied on.
 
 `request_flush` enqueues `workers.jobs.flush_outbox(kind)` unless one is already
 queued (a flag with a short TTL, cleared when the job starts, so an add that races
 with a finishing flush still gets a flush of its own). A running flush registers in
 a sorted set with a lease, so a flush killed with its worker stops counting by itself.
 
-The pump runs in every worker process: each tick it records the worker's heartbeat
-and requests a flush for each kind that has entries due (retries whose backoff has
-passed, leases of dead workers that expired) but too few flushes running. Nothing
+The pump runs in every worker process: each tick it records the worker's heartbeat,
+rings for deliveries, and requests a flush for each kind that has entries due
+(retries whose backoff has passed, leases of dead workers that expired) but too few
+flushes running. Nothing
 waits on a particular job finishing, so a job lost with its worker costs only time.
 """
 
@@ -22,12 +29,12 @@ from contextlib import contextmanager, suppress
 
 import redis
 from rq import Queue
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from adapter.ledger import bell
 from workers.context import Context
 from workers.outbox import CAPS, Kind
+from workers.redis_trouble import Waiting, is_trouble
 from workers.status import beat, gone
 
 log = logging.getLogger(__name__)
@@ -92,21 +99,22 @@ def running_flushes(ctx: Context, kind: Kind) -> int:
 class Runner:
     """A running flush, counted while its lease is renewed (a killed one stops counting)."""
 
-    def __init__(self, ctx: Context, kind: Kind) -> None:
+    def __init__(self, ctx: Context, key: str, limit: int, lease: float | None = None) -> None:
         self.ctx = ctx
-        self.key = _runners_key(kind)
+        self.key = key
+        self.limit = limit
         self.token = uuid.uuid4().hex
-        self.lease_ms = int(ctx.options.lease * 1000)
+        self.lease = lease or ctx.options.lease
+        self.lease_ms = int(self.lease * 1000)
         self._script = ctx.redis.register_script(_REGISTER)
         self._renewed = 0.0
 
     def register(self) -> bool:
-        limit = self.ctx.settings.crm_max_in_flight
         self._renewed = time.monotonic()
-        return bool(self._script(keys=[self.key], args=[limit, self.lease_ms, self.token]))
+        return bool(self._script(keys=[self.key], args=[self.limit, self.lease_ms, self.token]))
 
     def renew(self) -> None:
-        if time.monotonic() - self._renewed >= self.ctx.options.lease / 3:
+        if time.monotonic() - self._renewed >= self.lease / 3:
             self._renewed = time.monotonic()
             self._script(keys=[self.key], args=[0, self.lease_ms, self.token])
 
@@ -117,7 +125,7 @@ class Runner:
 @contextmanager
 def running(ctx: Context, kind: Kind) -> Iterator[Runner | None]:
     """Count this flush as running while inside; None if enough already run."""
-    runner = Runner(ctx, kind)
+    runner = Runner(ctx, _runners_key(kind), ctx.settings.crm_max_in_flight)
     if not runner.register():
         yield None
         return
@@ -155,45 +163,50 @@ def wake(ctx: Context) -> list[Kind]:
     return woken
 
 
-DELIVERY_FUNCTION = "workers.jobs.process_delivery"
-RECOVERY_KEY = "outbox:recovery-lock"
-RECOVERY_EVERY = 30.0
+TAKERS_KEY = "ledger:takers"
+TRIM_LOCK_KEY = "ledger:trim-lock"
+TRIM_EVERY = 30.0
 
 
-def recover_abandoned(ctx: Context) -> list[str]:
-    """Put the delivery jobs of dead workers back in their queue.
+def running_takers(ctx: Context) -> int:
+    now_ms = int(ctx.redis.time()[0]) * 1000
+    ctx.redis.zremrangebyscore(TAKERS_KEY, "-inf", now_ms)
+    return int(ctx.redis.zcard(TAKERS_KEY))
 
-    RQ 3 moves a job whose worker died to the failed registry (AbandonedJobError) once
-    its execution's heartbeat expires (the job's timeout + 60 s), and retries it only if
-    it was enqueued with retries. `process_delivery` is safe to run twice (its commands
-    are queued once per delivery id), so it is simply requeued. A flush job needs no
-    such care: the pump starts a new one, and the outbox takes its entries back.
-    """
-    if not ctx.redis.set(RECOVERY_KEY, "1", nx=True, ex=int(RECOVERY_EVERY)):
-        return []
-    queue = Queue(ctx.options.delivery_queue, connection=ctx.rq_redis, serializer=JSONSerializer)
-    queue.started_job_registry.cleanup()
-    failed = queue.failed_job_registry
-    requeued = []
-    for job_id in failed.get_job_ids():
-        try:
-            job = Job.fetch(job_id, connection=ctx.rq_redis, serializer=JSONSerializer)
-        except NoSuchJobError:
-            continue
-        result = job.latest_result()
-        if job.func_name != DELIVERY_FUNCTION or result is None:
-            continue
-        if "AbandonedJobError" in (result.exc_string or ""):
-            failed.requeue(job)
-            requeued.append(job.id)
-    if requeued:
-        log.warning("requeued %d delivery job(s) of dead workers", len(requeued))
-    return requeued
+
+def taking(ctx: Context) -> Runner:
+    """A running take job, counted while its lease is renewed: as long as the leases of
+    the deliveries it holds, so a dead taker stops counting when they expire."""
+    return Runner(ctx, TAKERS_KEY, limit=1_000_000, lease=ctx.options.delivery_lease)
+
+
+def wanted_takers(ctx: Context) -> int:
+    """How many take jobs the ledger's waiting deliveries could keep busy."""
+    waiting = ctx.ledger.backlog().waiting
+    if waiting == 0:
+        return 0
+    return min(ctx.settings.crm_max_in_flight, -(-waiting // ctx.options.take_batch))
+
+
+def ring_for_deliveries(ctx: Context) -> bool:
+    """Ring the bell when deliveries are due (or their workers died) and too few take
+    jobs run: a bell lost with a killed worker, or never rung, costs one tick."""
+    if wanted_takers(ctx) > running_takers(ctx):
+        return bell.ring(ctx.rq_redis, ctx.options.delivery_queue)
+    return False
+
+
+def trim_ledger(ctx: Context) -> int:
+    """Now and then (whichever worker comes first), forget settled deliveries past
+    their retention or over the memory bound."""
+    if not ctx.redis.set(TRIM_LOCK_KEY, "1", nx=True, ex=int(TRIM_EVERY)):
+        return 0
+    return ctx.ledger.trim()
 
 
 class Pump:
-    """The tick of one worker process: heartbeat, `wake`, and now and then the recovery
-    of jobs abandoned by dead workers."""
+    """The tick of one worker process: heartbeat, the bell for due deliveries, `wake`
+    for the outbox, and now and then the ledger's trim."""
 
     def __init__(self, ctx: Context, name: str, queues: list[str], interval: float = 0.5) -> None:
         self.ctx = ctx
@@ -206,15 +219,21 @@ class Pump:
     def tick(self) -> list[Kind]:
         beat(self.ctx.redis, self.name, self.queues)
         if self.ctx.options.delivery_queue in self.queues:
-            recover_abandoned(self.ctx)
+            ring_for_deliveries(self.ctx)
+            trim_ledger(self.ctx)
         return wake(self.ctx)
 
     def _run(self) -> None:
+        waiting = Waiting(self.ctx.rq_redis)
         while True:
             try:
                 self.tick()
-            except redis.RedisError as exc:
-                log.warning("outbox pump: %s", exc)
+            except (redis.RedisError, OSError) as exc:
+                if not is_trouble(exc):
+                    log.warning("pump: %s", exc)
+                # says once what is wrong, and once when it is over
+                elif not waiting.until_writable(self._stop):
+                    return
             if self._stop.wait(self.interval):
                 return
 

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from adapter.settings import load_settings
-    from workers import deadletters
+    from workers import redrive
     from workers.context import Context
 
     ctx = Context(load_settings())
@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
             print(found.model_dump_json(indent=2, exclude_none=True))
             return 0
         if args.action == "replay":
-            if args.all:
-                results = deadletters.replay_all(ctx)
-            else:
-                results = [deadletters.replay(ctx, args.id)]
+            results = redrive.replay_all(ctx) if args.all else [redrive.replay(ctx, args.id)]
             for result in results:
                 outcome = "replayed" if result.ok else "not replayed"
                 print(f"{result.id}: {outcome}: {result.detail}")

@@ -11,18 +11,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--burst",
         action="store_true",
-        help="exit once the queues and the outbox are empty",
+        help="exit once the ledger, the queues and the outbox are empty",
     )
     parser.add_argument(
         "--queues",
         nargs="+",
         metavar="QUEUE",
         help="RQ queues to work on (default: deliveries outbox)",
-    )
-    parser.add_argument(
-        "--with-scheduler",
-        action="store_true",
-        help="also run RQ's scheduler (for jobs enqueued with enqueue_in or Retry intervals)",
     )
 
 
@@ -38,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
         settings,
         args.queues,
         burst=args.burst,
-        with_scheduler=args.with_scheduler,
         logging_level=settings.log_level.upper(),
     )
     return 0

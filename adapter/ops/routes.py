@@ -24,7 +24,7 @@ from adapter.ops.collector import CONTENT_TYPE, exposition
 from adapter.ops.page import REPLAY_PATH, Flash, render
 from adapter.ops.state import Reader
 from adapter.settings import Settings
-from workers import deadletters, status
+from workers import redrive, status
 from workers.context import Context
 
 FLASH_COOKIE = "adapter_flash"
@@ -164,10 +164,10 @@ def _read_flash(value: str | None) -> Flash | None:
     return Flash(text[:300], ok == "1")
 
 
-def _replay(settings: Settings, letter_id: str) -> deadletters.Replayed:
+def _replay(settings: Settings, letter_id: str) -> redrive.Replayed:
     ctx = Context(settings)
     try:
-        return deadletters.replay(ctx, letter_id)
+        return redrive.replay(ctx, letter_id)
     finally:
         ctx.close()
 

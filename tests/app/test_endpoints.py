@@ -11,11 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from rq import Queue
-from rq.job import Job
-from rq.serializers import JSONSerializer
 
-from adapter.inbox import QUEUE_NAME, SPAM_PREFIX
+from adapter.inbox import SPAM_PREFIX
 from tests.app.conftest import (
     FORM_HMAC_SECRETS,
     FORM_TOKENS,
@@ -33,6 +30,7 @@ from tests.app.signing import (
     stripe_headers,
     unique_stripe_event,
 )
+from tests.support.ledger import stored_deliveries
 from tests.support.shared import own_fixture
 
 ORDER = own_fixture("shopify/orders_create.json").read_bytes()
@@ -47,17 +45,14 @@ def store(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def jobs(store: redis.Redis) -> list[Job]:
-    queue = Queue(QUEUE_NAME, connection=store, serializer=JSONSerializer)
-    return [
-        Job.fetch(job_id, connection=store, serializer=JSONSerializer) for job_id in queue.job_ids
-    ]
+def jobs(store: redis.Redis) -> list[dict[str, Any]]:
+    return stored_deliveries(store)
 
 
 def only_delivery(store: redis.Redis) -> dict[str, Any]:
     found = jobs(store)
     assert len(found) == 1
-    delivery: dict[str, Any] = found[0].args[0]
+    delivery: dict[str, Any] = found[0]
     return delivery
 
 

@@ -1,4 +1,4 @@
-"""Redis going away: 503 with Retry-After, and never a mark without its job."""
+"""Redis going away: 503 with Retry-After, and never a mark without its record."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue
-from rq.serializers import JSONSerializer
 
-from adapter.inbox import MARK_PREFIX, QUEUE_NAME
+from adapter.ledger import Ledger
+from adapter.ledger.keys import MARK_PREFIX
 from tests.app.conftest import Server, start_server
 from tests.app.signing import shopify_headers
 from tests.support.processes import Process, start_redis
@@ -73,13 +72,12 @@ def test_redis_killed_mid_write_leaves_no_mark_and_the_retry_is_queued(
         try:
             store = redis.Redis(port=port)
             # the delivery acknowledged before the crash survived it
-            queue = Queue(QUEUE_NAME, connection=store, serializer=JSONSerializer)
-            assert len(queue.job_ids) == 1
+            assert Ledger(store).count() == 1
             assert len(store.keys(MARK_PREFIX + "*")) == 1
 
             retry = http.post("/webhooks/shopify", content=BODY, headers=headers)
             assert (retry.status_code, retry.json()) == (202, {"status": "queued"})
-            assert len(queue.job_ids) == 2
+            assert Ledger(store).count() == 2
         finally:
             store.close()
             restarted.stop()

@@ -11,10 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from rq import Queue
-from rq.serializers import JSONSerializer
 
-from adapter.inbox import QUEUE_NAME
+from adapter.ledger import Ledger
 from tests.app.conftest import CONFIG, Server, server_env, start_server
 from tests.app.signing import shopify_headers
 from tests.support.processes import Process, adapter_command, free_port
@@ -59,7 +57,7 @@ def test_serve_decides_ignored_topics_by_the_mapping(served: str, redis_url: str
     assert unhandled.json()["status"] == "ignored"
     assert unhandled.json()["reason"]
     store = redis.Redis.from_url(redis_url)
-    assert len(Queue(QUEUE_NAME, connection=store, serializer=JSONSerializer).job_ids) == 1
+    assert Ledger(store).count() == 1
     store.close()
 
 
@@ -111,5 +109,5 @@ def test_fifty_concurrent_posts_across_two_processes_make_one_job(
     statuses = asyncio.run(storm())
     assert sorted(statuses) == [200] * 49 + [202]
     store = redis.Redis.from_url(redis_url)
-    assert len(Queue(QUEUE_NAME, connection=store, serializer=JSONSerializer).job_ids) == 1
+    assert Ledger(store).count() == 1
     store.close()

@@ -17,6 +17,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from adapter.ledger import Ledger
 from tests.chaos.workload import CONFIG, SHOPIFY_SECRET, STRIPE_SECRET
 from tests.support.processes import Process, adapter_command, free_port, start_redis
 from workers.deadletters import DeadLetters
@@ -97,15 +98,18 @@ class Stack:
             self.add_worker()
         return self
 
-    def add_worker(self) -> None:
-        self.workers.append(self._worker())
+    def add_worker(self, **env: str) -> Process:
+        """Start one more `adapter worker` (with `env` added to the stack's)."""
+        worker = self._worker(env)
+        self.workers.append(worker)
+        return worker
 
-    def _worker(self) -> Process:
+    def _worker(self, env: dict[str, str] | None = None) -> Process:
         self.started_workers += 1
         return Process(
             adapter_command("worker"),
             None,
-            env=self.env,
+            env={**self.env, **(env or {})},
             log_path=self.workdir / f"worker-{self.started_workers}.log",
         ).start()
 
@@ -179,14 +183,16 @@ class Stack:
     # --- state ---------------------------------------------------------------------
 
     def backlog(self) -> dict[str, int]:
-        """What is still on its way: queued, running and failed delivery jobs, outbox
-        entries, dead letters. Connection errors count as 'not drained yet'."""
+        """What is still on its way: deliveries in the ledger not yet mapped, queued,
+        running and failed jobs of the delivery queue (take jobs), outbox entries, dead
+        letters. Connection errors count as 'not drained yet'."""
         with (
             redis.Redis.from_url(self.redis_url) as raw,
             redis.Redis.from_url(self.redis_url, decode_responses=True) as text,
         ):
             queue = Queue(DELIVERY_QUEUE, connection=raw, serializer=JSONSerializer)
             return {
+                "ledger": Ledger(raw).backlog().total,
                 "queued_jobs": queue.count,
                 "running_jobs": StartedJobRegistry(queue=queue).count,
                 "failed_jobs": FailedJobRegistry(queue=queue).count,

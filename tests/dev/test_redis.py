@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from rq import Queue
 
 from adapter.dev.errors import DevError
 from adapter.dev.redis import FakeRedisServer, RedisServerProcess, redis_server_path, start_redis
 from adapter.inbox import Inbox, connect
+from adapter.ledger import Ledger
 from adapter.webhook import WebhookDelivery
 from tests.support.processes import port_open
 
@@ -77,7 +77,7 @@ def test_fakeredis_reports_client_addresses_as_redis_does(fake_client: redis.Red
     assert port.isdigit()
 
 
-def test_the_inbox_queues_once_on_fakeredis(
+def test_the_ledger_stores_once_and_settles_on_fakeredis(
     fake: FakeRedisServer, fake_client: redis.Redis
 ) -> None:
     delivery = WebhookDelivery(
@@ -97,7 +97,10 @@ def test_the_inbox_queues_once_on_fakeredis(
             await inbox.aclose()
 
     assert asyncio.run(put_twice()) == ["queued", "duplicate"]
-    assert Queue("deliveries", connection=fake_client).count == 1
+    ledger = Ledger(fake_client)
+    (taken,) = ledger.claim(10, 30, "t")
+    assert ledger.ack(taken.digest, "t", state="mapped", outcome={}, external_ids=["x"])
+    assert [r.state for r in ledger.find_by_external_id("x")] == ["mapped"]
 
 
 def test_redis_url_is_used_as_given() -> None:

@@ -22,17 +22,15 @@ import redis
 from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from rq import Queue
-from rq.serializers import JSONSerializer
 
 from adapter.app import create_app
 from adapter.crm.commands import command_from_json
-from adapter.inbox import QUEUE_NAME
 from adapter.mapping import MappingError, map_delivery
 from adapter.mapping.config import SHOPIFY_TOPICS, STRIPE_EVENTS
 from adapter.settings import FormAuth, FormConfig, Settings
 from adapter.signing import form_headers, shopify_headers, stripe_headers
 from adapter.webhook import WebhookDelivery
+from tests.support.ledger import stored_deliveries
 from tests.support.processes import Process
 
 pytestmark = pytest.mark.slow
@@ -128,8 +126,7 @@ def post(config: Settings, path: str, body: bytes, headers: dict[str, str]) -> t
 def queued_jobs(url: str) -> list[Any]:
     store = redis.Redis.from_url(url)
     try:
-        queue = Queue(QUEUE_NAME, connection=store, serializer=JSONSerializer)
-        return [job.args[0] for job in queue.get_jobs()]
+        return stored_deliveries(store)
     finally:
         store.close()
 

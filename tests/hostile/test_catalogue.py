@@ -14,18 +14,16 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from adapter.inbox import MARK_PREFIX, QUEUE_NAME
+from adapter.ledger.keys import MARK_PREFIX, RECEIVED_KEY
 from tests.hostile import rawhttp
 from tests.hostile.catalogue import CATALOGUE, PERSONAL, SECRETS, Case
 from tests.hostile.conftest import Records, Served
 
-QUEUE_KEY = f"rq:queue:{QUEUE_NAME}"
-
 
 def queued_state(store: redis.Redis) -> tuple[int, int]:
-    """(jobs waiting in the delivery queue, dedupe marks)."""
+    """(deliveries stored in the ledger, dedupe marks)."""
     marks = sum(1 for _ in store.scan_iter(match=f"{MARK_PREFIX}*", count=1000))
-    return int(store.llen(QUEUE_KEY)), marks
+    return int(store.zcard(RECEIVED_KEY)), marks
 
 
 def send(served: Served, case: Case) -> rawhttp.Answer:

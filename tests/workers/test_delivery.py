@@ -29,7 +29,7 @@ from tests.workers.commands import (
     upsert_deal,
 )
 from tests.workers.fakecrm import FakeCrm
-from workers import deadletters, intake
+from workers import intake, redrive
 from workers.context import Context, Options
 from workers.flush import flush
 from workers.local import data_requests
@@ -337,7 +337,7 @@ def test_a_permanent_row_error_is_dead_lettered_and_replays_after_a_fix(
     assert letter.entry.command == upsert_deal(2, stage="archived")
 
     crm.stages.add("archived")  # the fix: the stage now exists in the pipeline
-    assert deadletters.replay(ctx, letter.id).ok
+    assert redrive.replay(ctx, letter.id).ok
     drain(ctx)
     assert only_deal(crm, 2)["stage"] == "archived"
     assert ctx.deadletters.count() == 0

@@ -5,9 +5,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from rq import Queue
-from rq.job_lifecycle import record_job_failure
-from rq.serializers import JSONSerializer
 
 from adapter.crm.client import CrmClient
 from adapter.crm.commands import AnyCommand
@@ -16,11 +13,10 @@ from adapter.settings import Settings
 from adapter.webhook import WebhookDelivery
 from tests.workers.commands import SHOP, upsert_deal
 from tests.workers.fakecrm import FakeCrm
-from workers import deadletters, intake
+from workers import intake, redrive
 from workers.context import Context, Options, set_context
 from workers.jobs import process_delivery
 from workers.outbox import Kind
-from workers.scheduling import recover_abandoned
 
 
 @pytest.fixture
@@ -85,7 +81,7 @@ def test_an_unmappable_delivery_is_kept_raw_and_replays_after_a_fix(
     assert letter.delivery == delivery()
 
     monkeypatch.setattr(intake, "map_delivery", mapper(upsert_deal(1)))
-    replayed = deadletters.replay(ctx, letter.id)
+    replayed = redrive.replay(ctx, letter.id)
     assert replayed.ok
     assert ctx.deadletters.count() == 0
     assert ctx.outbox.backlog(Kind.DEALS).total == 1
@@ -97,7 +93,7 @@ def test_a_delivery_that_still_fails_stays_dead_lettered(
     monkeypatch.setattr(intake, "map_delivery", failing_mapper(MappingError("no id")))
     letter_id = process_delivery(delivery())["dead_letter"]
     monkeypatch.setattr(intake, "map_delivery", failing_mapper(MappingError("still no id")))
-    assert not deadletters.replay(ctx, letter_id).ok
+    assert not redrive.replay(ctx, letter_id).ok
     letter = ctx.deadletters.get(letter_id)
     assert letter is not None
     assert letter.error == "still no id"
@@ -133,27 +129,3 @@ def test_dead_letters_are_listed_without_payloads(
     assert "buyer@example.com" not in str(summaries)
     assert ctx.deadletters.drop("dlv-a")
     assert ctx.deadletters.ids() == ["dlv-b"]
-
-
-def test_a_delivery_job_abandoned_by_a_dead_worker_is_queued_again(ctx: Context) -> None:
-    queue = Queue("deliveries", connection=ctx.rq_redis, serializer=JSONSerializer)
-    job = queue.enqueue("workers.jobs.process_delivery", delivery())
-    queue.pop_job_id()  # taken by a worker...
-    with ctx.rq_redis.pipeline() as pipe:  # ...that died: what RQ's cleanup records
-        record_job_failure(job, "Moved to FailedJobRegistry, due to AbandonedJobError", pipe)
-        pipe.execute()
-    assert queue.count == 0
-
-    assert recover_abandoned(ctx) == [job.id]
-    assert queue.job_ids == [job.id]
-    assert recover_abandoned(ctx) == []  # once per period, whoever asks
-
-
-def test_a_delivery_job_that_failed_otherwise_is_left_alone(ctx: Context) -> None:
-    queue = Queue("deliveries", connection=ctx.rq_redis, serializer=JSONSerializer)
-    job = queue.enqueue("workers.jobs.process_delivery", delivery())
-    queue.pop_job_id()
-    with ctx.rq_redis.pipeline() as pipe:
-        record_job_failure(job, "Traceback: RedisError", pipe)
-        pipe.execute()
-    assert recover_abandoned(ctx) == []
