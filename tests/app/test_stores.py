@@ -15,14 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from rq import Queue
-from rq.job import Job
-from rq.serializers import JSONSerializer
 
 from adapter import samples, signing
 from adapter.cli import main
-from adapter.inbox import QUEUE_NAME
 from tests.app.conftest import ROOT
+from tests.support.ledger import stored_deliveries
 from tests.support.processes import Process, free_port
 
 WC_SECRETS = ("wc-secret-current", "wc-secret-previous")
@@ -75,9 +72,7 @@ def store(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def queued(store: redis.Redis) -> list[dict[str, Any]]:
-    queue = Queue(QUEUE_NAME, connection=store, serializer=JSONSerializer)
-    jobs = [Job.fetch(i, connection=store, serializer=JSONSerializer) for i in queue.job_ids]
-    return [job.args[0] for job in jobs]
+    return stored_deliveries(store)
 
 
 def wc_headers(
