@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from adapter import mapping
 from adapter.inbox import Inbox, connect
+from adapter.redis_connection import TlsFiles
 from adapter.settings import Settings
 from adapter.sources import forms, shopify, stripe
 from adapter.sources.body import parse_json_object
@@ -255,7 +256,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ingest.inbox = Inbox(
-            connect(settings.redis_url), dedupe_ttl_seconds=settings.dedupe_ttl_seconds
+            connect(settings.redis_url, TlsFiles.from_settings(settings)),
+            dedupe_ttl_seconds=settings.dedupe_ttl_seconds
         )
         try:
             yield

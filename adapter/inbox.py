@@ -46,6 +46,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat, utcparse
 
+from adapter.redis_connection import NO_TLS, TlsFiles, async_client
+from adapter.redis_safety import write_refusal
 from adapter.sources.errors import QueueUnavailable
 from adapter.webhook import WebhookDelivery
 
@@ -362,14 +364,15 @@ def _settle(batch: Sequence[tuple[_Entry, asyncio.Future[Outcome]]], error: Base
 
 def unavailable(exc: BaseException) -> QueueUnavailable:
     """The one place Redis failures become our error (503, the provider retries)."""
-    log.warning("redis unavailable: %s", type(exc).__name__)
+    log.warning("redis unavailable: %s", write_refusal(exc))
     return QueueUnavailable("queue unavailable, retry later")
 
 
-def connect(url: str) -> Redis:
+def connect(url: str, tls: TlsFiles = NO_TLS) -> Redis:
     """An asyncio client that fails fast: a request waits seconds, never minutes, for Redis."""
-    client: Redis = Redis.from_url(
+    client: Redis = async_client(
         url,
+        tls,
         socket_connect_timeout=2.0,
         socket_timeout=5.0,
         # one immediate reconnect covers a connection Redis closed while idle; the script
@@ -477,7 +480,7 @@ class Inbox:
                 outcomes.append("duplicate")
             else:
                 text = next(errors).decode("utf-8", "replace")
-                log.error("enqueue of job %s failed in redis: %s", entry.job_id, text)
+                log.error("enqueue of job %s failed: %s", entry.job_id, write_refusal(text))
                 outcomes.append(QueueUnavailable("queue write failed, retry later"))
         return outcomes
 
