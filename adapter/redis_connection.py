@@ -16,6 +16,7 @@ costs reconnects, not a restart.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -61,6 +62,24 @@ class TlsFiles:
             key_file=settings.redis_tls_key_file,
             verify=settings.redis_tls_verify,
         )
+
+    def problems(self, url: str) -> list[str]:
+        """What stops these files from working with `url`, one line each."""
+        named = {
+            "REDIS_TLS_CA_FILE": self.ca_file,
+            "REDIS_TLS_CERT_FILE": self.cert_file,
+            "REDIS_TLS_KEY_FILE": self.key_file,
+        }
+        found = [
+            f"{name}: {path} is not a readable file"
+            for name, path in named.items()
+            if path and not os.access(path, os.R_OK)
+        ]
+        if any(named.values()) and not url.lower().startswith("rediss://"):
+            found.append("REDIS_TLS_* files are set but REDIS_URL does not start with rediss://")
+        if bool(self.cert_file) != bool(self.key_file):
+            found.append("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both")
+        return found
 
     def client_options(self) -> dict[str, Any]:
         return {

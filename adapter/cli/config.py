@@ -21,7 +21,13 @@ from pydantic_settings import SettingsError
 from adapter.crm.normalize import normalize_stage
 from adapter.logs import parse_level
 from adapter.mapping.forms import field_target_errors
-from adapter.redis_connection import RedisUrlError, check_url, masked, sync_client_for
+from adapter.redis_connection import (
+    RedisUrlError,
+    TlsFiles,
+    check_url,
+    masked,
+    sync_client_for,
+)
 from adapter.redis_safety import Verdict, check
 from adapter.settings import CONFIG_ENV, FormConfig, Settings, load_settings
 from adapter.sources.forms import check_auth
@@ -108,6 +114,7 @@ def load_settings_checked(config: str | Path | None = None) -> Settings:
         check_url(settings.redis_url)
     except RedisUrlError as exc:
         problems.append(str(exc))
+    problems += TlsFiles.from_settings(settings).problems(settings.redis_url)
     for form_id, form in settings.forms.items():
         problems += _form_problems(form_id, form, settings.mapping.stages)
     if problems:

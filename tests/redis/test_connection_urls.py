@@ -1,6 +1,9 @@
-"""REDIS_URL forms: the accepted ones parse, the others give one line naming REDIS_URL."""
+"""REDIS_URL forms and TLS files: the accepted ones work, the others give one line naming
+the setting."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -8,10 +11,13 @@ from adapter.redis_connection import (
     FORMS,
     RedisUrlError,
     SentinelAddress,
+    TlsFiles,
     check_url,
     masked,
     parse_sentinel,
+    sync_client,
 )
+from tests.support.processes import start_redis
 
 
 @pytest.mark.parametrize(
@@ -76,3 +82,39 @@ def test_sentinel_url_names_sentinels_service_db_and_password() -> None:
 )
 def test_masked_hides_the_password(url: str, shown: str) -> None:
     assert masked(url) == shown
+
+
+def test_tls_files_that_cannot_be_read_are_named(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    missing = str(tmp_path / "client.key")
+    files = TlsFiles(ca_file=str(ca), cert_file=str(ca), key_file=missing)
+    assert files.problems("rediss://127.0.0.1:6380/0") == [
+        f"REDIS_TLS_KEY_FILE: {missing} is not a readable file"
+    ]
+
+
+def test_tls_files_without_a_rediss_url_are_named(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    assert TlsFiles(ca_file=str(ca)).problems("redis://127.0.0.1:6379/0") == [
+        "REDIS_TLS_* files are set but REDIS_URL does not start with rediss://"
+    ]
+
+
+def test_a_client_certificate_needs_its_key(tmp_path: Path) -> None:
+    cert = tmp_path / "client.crt"
+    cert.write_text("")
+    assert TlsFiles(cert_file=str(cert)).problems("rediss://127.0.0.1:6380/0") == [
+        "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both"
+    ]
+
+
+def test_a_unix_socket_url_reaches_redis(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    process = start_redis(tmp_path, extra=("--unixsocket", str(socket_path)))
+    try:
+        with sync_client(f"unix://{socket_path}?db=1") as client:
+            assert client.ping()
+    finally:
+        process.stop()
