@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from adapter import mapping
 from adapter.inbox import Bell, Inbox, connect
+from adapter.redis_connection import TlsFiles
 from adapter.settings import Settings
 from adapter.sources import forms, paymob, salla, shopify, stripe, woocommerce
 from adapter.sources.body import parse_json_object, read_signed
@@ -318,9 +319,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ingest.inbox = Inbox(
-            connect(settings.redis_url),
+            connect(settings.redis_url, TlsFiles.from_settings(settings)),
             dedupe_ttl_seconds=settings.dedupe_ttl_seconds,
-            bell=Bell(settings.redis_url),
+            bell=Bell(settings.redis_url, TlsFiles.from_settings(settings)),
         )
         try:
             yield

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import redis as sync_redis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -36,6 +35,8 @@ from redis.exceptions import RedisError
 from adapter.ledger import bell, scripts
 from adapter.ledger.keys import MARK_PREFIX, PREFIX, dedupe_key, digest_of, scope_of
 from adapter.ledger.record import encode_delivery
+from adapter.redis_connection import NO_TLS, TlsFiles, async_client, sync_client
+from adapter.redis_safety import write_refusal
 from adapter.sources.errors import QueueUnavailable
 from adapter.webhook import WebhookDelivery
 
@@ -61,14 +62,15 @@ def _settle(batch: Sequence[tuple[_Entry, asyncio.Future[Outcome]]], error: Base
 
 def unavailable(exc: BaseException) -> QueueUnavailable:
     """The one place Redis failures become our error (503, the provider retries)."""
-    log.warning("redis unavailable: %s", type(exc).__name__)
+    log.warning("redis unavailable: %s", write_refusal(exc))
     return QueueUnavailable("queue unavailable, retry later")
 
 
-def connect(url: str) -> Redis:
+def connect(url: str, tls: TlsFiles = NO_TLS) -> Redis:
     """An asyncio client that fails fast: a request waits seconds, never minutes, for Redis."""
-    client: Redis = Redis.from_url(
+    client: Redis = async_client(
         url,
+        tls,
         socket_connect_timeout=2.0,
         socket_timeout=5.0,
         # one immediate reconnect covers a connection Redis closed while idle; the script
@@ -81,8 +83,8 @@ def connect(url: str) -> Redis:
 class Bell:
     """Enqueues take jobs for the web side, on a synchronous client of its own."""
 
-    def __init__(self, url: str) -> None:
-        self._redis = sync_redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
+    def __init__(self, url: str, tls: TlsFiles = NO_TLS) -> None:
+        self._redis = sync_client(url, tls, socket_connect_timeout=2.0, socket_timeout=5.0)
 
     def ring(self) -> None:
         bell.enqueue_take(self._redis)
@@ -184,7 +186,8 @@ class Inbox:
                 outcomes.append("duplicate")
             else:
                 text = next(errors).decode("utf-8", "replace")
-                log.error("store of delivery %s failed in redis: %s", entry.digest[:12], text)
+                refusal = write_refusal(text)
+                log.error("store of delivery %s failed in redis: %s", entry.digest[:12], refusal)
                 outcomes.append(QueueUnavailable("queue write failed, retry later"))
         return outcomes
 

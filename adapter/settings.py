@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", env_prefix="", case_sensitive=False)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # TLS for a rediss:// REDIS_URL: the CA that signed the server's certificate (else the
+    # system's), and a client certificate and key where the server asks for one
+    redis_tls_ca_file: str | None = None
+    redis_tls_cert_file: str | None = None
+    redis_tls_key_file: str | None = None
+    redis_tls_verify: bool = True
+    # accept a Redis without an append-only file (a restart loses recent deliveries)
+    redis_allow_no_aof: bool = False
 
     # ingestion
     shopify_webhook_secrets: SecretList = Field(default_factory=list)

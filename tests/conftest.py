@@ -13,8 +13,8 @@ from tests.support.shared import FIXTURES, SHARED_SETTING, SKIP_PREFIX, shared_r
 
 @pytest.fixture(scope="session")
 def redis_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    """One real redis-server for the session, on a free loopback port."""
-    proc = start_redis(tmp_path_factory.mktemp("redis"))
+    """One real redis-server for the session, on a free loopback port, with AOF as deployed."""
+    proc = start_redis(tmp_path_factory.mktemp("redis"), aof=True)
     yield proc
     proc.stop()
 

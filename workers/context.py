@@ -17,6 +17,7 @@ from adapter import metrics
 from adapter.crm.client import Backoff, CrmClient
 from adapter.ledger import Ledger
 from adapter.ledger.bell import BELL_QUEUE
+from adapter.redis_connection import NO_TLS, TlsFiles, sync_client
 from adapter.settings import Settings, load_settings
 from workers.deadletters import DeadLetters
 from workers.idmap import IdMap
@@ -32,7 +33,7 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
-def connect(url: str, **options: Any) -> redis.Redis:
+def connect(url: str, tls: TlsFiles = NO_TLS, **options: Any) -> redis.Redis:
     """A client that waits out a short Redis outage (a restart, a failover: ~10 s).
 
     Without retries every command failed at once, in our code and in RQ's bookkeeping
@@ -40,8 +41,8 @@ def connect(url: str, **options: Any) -> redis.Redis:
     "started" until RQ declared it abandoned, 240 s later (or, failed on the error,
     was never run again)."""
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=14)
-    client: redis.Redis = redis.Redis.from_url(
-        url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError], **options
+    client: redis.Redis = sync_client(
+        url, tls, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError], **options
     )
     return client
 
@@ -106,8 +107,9 @@ class Context:
         self.settings = settings
         self.options = options or Options.from_settings(settings)
         # our keys are text; RQ wants a client that returns bytes
-        self.redis: redis.Redis = connect(settings.redis_url, decode_responses=True)
-        self.rq_redis: redis.Redis = connect(settings.redis_url)
+        tls = TlsFiles.from_settings(settings)
+        self.redis: redis.Redis = connect(settings.redis_url, tls, decode_responses=True)
+        self.rq_redis: redis.Redis = connect(settings.redis_url, tls)
         api_key = settings.crm_api_key.get_secret_value()
         self.limiter = RateLimiter(
             self.redis,

@@ -14,7 +14,6 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
@@ -22,11 +21,21 @@ from pydantic_settings import SettingsError
 from adapter.crm.normalize import normalize_stage
 from adapter.logs import parse_level
 from adapter.mapping.forms import field_target_errors
+from adapter.redis_connection import (
+    RedisUrlError,
+    TlsFiles,
+    check_url,
+    masked,
+    sync_client_for,
+)
+from adapter.redis_safety import Verdict, check
 from adapter.settings import CONFIG_ENV, FormConfig, Settings, load_settings
 from adapter.sources.forms import check_auth
 
 HELP = "Check the configuration and print it with secrets masked."
 EXIT_INVALID = 2
+# Redis would lose acknowledged deliveries (an evicting maxmemory-policy)
+EXIT_REDIS_UNSAFE = 3
 
 
 class ConfigError(Exception):
@@ -62,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         _print_problems(exc)
         return EXIT_INVALID
     report = describe(settings, config_file(args.config))
+    verdict = redis_verdict(settings)
+    report["warnings"] += verdict.warnings
+    if verdict.refusal is not None:
+        print(f"adapter config check: {verdict.refusal}", file=sys.stderr)
+        return EXIT_REDIS_UNSAFE
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -96,11 +110,36 @@ def load_settings_checked(config: str | Path | None = None) -> Settings:
         parse_level(settings.log_level)
     except ValueError as exc:
         problems.append(str(exc))
+    try:
+        check_url(settings.redis_url)
+    except RedisUrlError as exc:
+        problems.append(str(exc))
+    problems += TlsFiles.from_settings(settings).problems(settings.redis_url)
     for form_id, form in settings.forms.items():
         problems += _form_problems(form_id, form, settings.mapping.stages)
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def redis_verdict(settings: Settings) -> Verdict:
+    """Whether the configured Redis keeps what it is given (see adapter.redis_safety)."""
+    client = sync_client_for(settings, socket_connect_timeout=2.0, socket_timeout=5.0)
+    try:
+        return check(client, settings.redis_allow_no_aof)
+    finally:
+        client.close()
+
+
+def refuse_unsafe_redis_or_exit(settings: Settings, command: str) -> None:
+    """Start-up of `serve` and `worker`: warnings on stderr, and exit status 3, with one
+    line saying what to set, when Redis would drop queued deliveries."""
+    verdict = redis_verdict(settings)
+    for warning in verdict.warnings:
+        print(f"adapter {command}: warning: {warning}", file=sys.stderr)
+    if verdict.refusal is not None:
+        print(f"adapter {command}: refusing to start: {verdict.refusal}", file=sys.stderr)
+        raise SystemExit(EXIT_REDIS_UNSAFE)
 
 
 def _form_problems(form_id: str, form: FormConfig, stages: list[str]) -> list[str]:
@@ -167,13 +206,7 @@ def mask_secret(value: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return masked(url)
 
 
 def _masked(value: Any) -> Any:

@@ -9,7 +9,7 @@ import sys
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from adapter.cli.config import load_settings_or_exit
+from adapter.cli.config import load_settings_or_exit, refuse_unsafe_redis_or_exit
 from adapter.logs import configure_logging
 from adapter.ops import create_served_app
 from adapter.settings import CONFIG_ENV, load_settings
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # fail here, once and readably (each bad setting named), rather than in every worker
     settings = load_settings_or_exit(args.config)
+    refuse_unsafe_redis_or_exit(settings, "serve")
     try:
         create_served_app(settings)
         configure_logging(settings)

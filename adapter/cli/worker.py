@@ -22,11 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapter.cli.config import load_settings_or_exit
+    from adapter.cli.config import load_settings_or_exit, refuse_unsafe_redis_or_exit
     from adapter.logs import configure_logging
     from workers.runner import run_worker
 
     settings = load_settings_or_exit()
+    refuse_unsafe_redis_or_exit(settings, "worker")
     # before RQ starts, so that its loggers use the redacting root handler
     configure_logging(settings)
     run_worker(

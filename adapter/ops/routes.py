@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapter import metrics
+from adapter import metrics, redis_safety
 from adapter.metrics import WebRecorder
 from adapter.ops import auth
 from adapter.ops.collector import CONTENT_TYPE, exposition
@@ -67,6 +67,9 @@ def readyz(request: Request) -> Response:
         checks["workers"] = "unknown (redis unreachable)"
     else:
         checks["redis"] = "ok"
+        checks["redis_durability"] = redis_safety.check(
+            reader.text, _ops(request).settings.redis_allow_no_aof
+        ).describe()
         try:
             alive = len(status.read_status(reader.text)["workers"])
         except redis.RedisError:

@@ -15,6 +15,7 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from adapter.redis_connection import sync_client_for
 from adapter.settings import Settings
 from workers import status
 from workers.context import DELIVERY_QUEUE, OUTBOX_QUEUE
@@ -99,8 +100,8 @@ class Reader:
     @classmethod
     def connect(cls, settings: Settings, timeout: float = 5.0) -> Reader:
         options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": timeout}
-        text = redis.Redis.from_url(settings.redis_url, decode_responses=True, **options)
-        raw = redis.Redis.from_url(settings.redis_url, **options)
+        text = sync_client_for(settings, decode_responses=True, **options)
+        raw = sync_client_for(settings, **options)
         return cls(settings, text, raw)
 
     def close(self) -> None:

@@ -4,75 +4,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench.ingest.payload import SECRET, order_body, request_template
 from bench.ingest.server import BARE_PATH
+from bench.local import free_port as _free_port
+from bench.local import redis_argv as _redis
+from bench.local import running as _process
 
 REAL_PATH = "/webhooks/shopify"
 TARGET_RATIO = 0.35
 TARGET_P99_MS = 50.0
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_listening(process: subprocess.Popen[bytes], port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{process.args!r} did not listen on {port} within {timeout}s")
-
-
-@contextmanager
-def _process(
-    argv: list[str], port: int, log: Path, env: dict[str, str] | None = None
-) -> Iterator[int]:
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT
-        )
-    try:
-        _wait_listening(process, port)
-        yield process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _redis(workdir: Path, port: int) -> list[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed")
-    # persistence as in production: append-only file, fsync every second
-    return [
-        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no",
-    ]  # fmt: skip
 
 
 def _cpu_seconds(pid: int) -> float | None:

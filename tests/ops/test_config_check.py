@@ -46,7 +46,9 @@ def write(tmp_path: Path, text: str, name: str = "adapter.toml") -> Path:
 
 
 @pytest.fixture
-def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def secrets_in_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    # config check also reads the Redis's eviction policy and persistence
+    monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SHOPIFY_WEBHOOK_SECRETS", SHOPIFY_SECRET)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", STRIPE_SECRET)
     monkeypatch.setenv("CRM_API_KEY", CRM_KEY)
@@ -79,7 +81,7 @@ def test_json_output_names_where_each_setting_came_from(
     report = json.loads(out)
     assert report["sources"]["crm_api_key"] == "env CRM_API_KEY"
     assert report["sources"]["forms"] == "file"
-    assert report["sources"]["redis_url"] == "default"
+    assert report["sources"]["log_level"] == "default"
     assert report["settings"]["stripe_webhook_secrets"] == ["***ak"]
     assert report["warnings"] == []
     assert STRIPE_SECRET not in out
@@ -88,10 +90,11 @@ def test_json_output_names_where_each_setting_came_from(
 def test_redis_password_is_masked(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("REDIS_URL", "redis://:hunter2-pass@redis.internal:6380/1")
+    # loopback: config check tries to reach it
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2-pass@127.0.0.1:1/1")
     code, out, _ = check(capsys, "--json")
     assert code == 0
-    assert json.loads(out)["settings"]["redis_url"] == "redis://:***@redis.internal:6380/1"
+    assert json.loads(out)["settings"]["redis_url"] == "redis://:***@127.0.0.1:1/1"
 
 
 def test_weak_setup_warns_but_passes(capsys: pytest.CaptureFixture[str]) -> None:

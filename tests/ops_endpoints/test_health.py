@@ -6,6 +6,7 @@ import httpx
 import redis
 
 from adapter.ops import create_served_app
+from adapter.redis_safety import evicting_message, no_aof_message
 from tests.ops_endpoints.support import run_app, settings
 from tests.support.processes import free_port
 from workers.status import beat
@@ -46,8 +47,37 @@ def test_readyz_passes_with_redis_and_a_live_worker(
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"redis": "ok", "workers": "ok (1 alive)"},
+        "checks": {"redis": "ok", "redis_durability": "ok", "workers": "ok (1 alive)"},
     }
+
+
+def _readyz_with_redis_config(
+    redis_url: str, text_redis: redis.Redis, name: str, value: str
+) -> httpx.Response:
+    """/readyz, with a live worker, while the Redis setting `name` is `value`."""
+    beat(text_redis, "worker-1", ["outbox", "deliveries"])
+    before = text_redis.config_get(name)[name]
+    text_redis.config_set(name, value)
+    try:
+        return run_app(create_served_app(settings(redis_url)), _get_readyz)
+    finally:
+        text_redis.config_set(name, before)
+
+
+def test_readyz_is_not_ready_on_an_evicting_redis_and_says_what_to_set(
+    redis_url: str, text_redis: redis.Redis
+) -> None:
+    response = _readyz_with_redis_config(redis_url, text_redis, "maxmemory-policy", "allkeys-lru")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis_durability"] == evicting_message("allkeys-lru")
+
+
+def test_readyz_stays_ready_without_aof_and_shows_the_warning(
+    redis_url: str, text_redis: redis.Redis
+) -> None:
+    response = _readyz_with_redis_config(redis_url, text_redis, "appendonly", "no")
+    assert response.status_code == 200
+    assert response.json()["checks"]["redis_durability"] == f"ok, but: {no_aof_message()}"
 
 
 def test_readyz_names_redis_when_it_is_unreachable() -> None:

@@ -89,7 +89,10 @@ def redis_server_binary() -> str:
     return found
 
 
-def start_redis(workdir: Path, port: int | None = None, aof: bool = False) -> Process:
+def start_redis(
+    workdir: Path, port: int | None = None, aof: bool = False, extra: Sequence[str] = ()
+) -> Process:
+    """`extra`: more redis-server options, such as ("--maxmemory-policy", "allkeys-lru")."""
     port = port or free_port()
     argv = [
         redis_server_binary(),
@@ -105,6 +108,7 @@ def start_redis(workdir: Path, port: int | None = None, aof: bool = False) -> Pr
         "yes" if aof else "no",
         "--protected-mode",
         "no",
+        *extra,
     ]
     return Process(argv, port, log_path=workdir / "redis.log").start()
 
