@@ -15,6 +15,9 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from adapter.ledger import Ledger
+from adapter.ops.downstream import Downstream
+from adapter.ops.trace import Tracer
 from adapter.settings import Settings
 from workers import status
 from workers.context import DELIVERY_QUEUE, OUTBOX_QUEUE
@@ -89,6 +92,13 @@ class Reader:
         self.raw = raw
         self.outbox = Outbox(text)
         self.deadletters = DeadLetters(text)
+        self.ledger = Ledger(
+            raw,
+            retention_hours=settings.delivery_retention_hours,
+            retention_mb=settings.delivery_retention_mb,
+        )
+        self.downstream = Downstream(text)
+        self.tracer = Tracer(settings, self.ledger, self.downstream)
         self.limiter = RateLimiter(
             text,
             settings.crm_api_key.get_secret_value(),
