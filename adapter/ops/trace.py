@@ -23,10 +23,11 @@ from typing import Any
 
 from adapter import events
 from adapter.crm.commands import AnyCommand, CreateLead, UpdateDeal, UpsertDeal
-from adapter.ledger import DeliveryRecord, Ledger
+from adapter.ledger import DeliveryRecord, Ledger, keys
 from adapter.mapping import map_delivery
 from adapter.ops.downstream import Downstream, Waiting
 from adapter.settings import Settings
+from workers.deadletters import DeadLetter
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -87,6 +88,15 @@ def summarize(command: AnyCommand) -> str:
     return command.kind.replace("_", " ")
 
 
+@dataclass(frozen=True)
+class Around:
+    """What the traces of many deliveries share, read once: the outbox's entries and
+    the dead-lettered commands."""
+
+    waiting: list[Waiting]
+    letters: list[DeadLetter]
+
+
 def _ts(value: Any) -> float | None:
     return value.timestamp() if value is not None else None
 
@@ -110,6 +120,16 @@ class Tracer:
             return [record]
         return self.ledger.find_by_external_id(ident)
 
+    def recent(self, limit: int = 30) -> list[DeliveryRecord]:
+        """The newest retained deliveries, newest first."""
+        digests = self.ledger.redis.zrevrange(keys.RECEIVED_KEY, 0, limit - 1)
+        found = [self.ledger.get(_text(d)) for d in digests]
+        return [record for record in found if record is not None]
+
+    def around(self, records: Sequence[DeliveryRecord]) -> Around:
+        origins = [r.delivery_id for r in records]
+        return Around(self.downstream.waiting(origins), self.downstream.command_letters(origins))
+
     def commands(self, record: DeliveryRecord) -> list[AnyCommand] | str:
         """The commands the delivery maps to now, or why it does not map."""
         try:
@@ -123,7 +143,7 @@ class Tracer:
         except Exception as exc:
             return events.mask(str(getattr(exc, "reason", None) or f"{type(exc).__name__}"))
 
-    def trace(self, record: DeliveryRecord, waiting: Sequence[Waiting] | None = None) -> Trace:
+    def trace(self, record: DeliveryRecord, around: Around | None = None) -> Trace:
         steps = [self._received(record)]
         outcome = {"received": WAITING, "leased": MAPPING}.get(record.state, "")
         if record.state == "dead":
@@ -139,7 +159,7 @@ class Tracer:
             )
             outcome = DEAD
         elif record.state == "mapped":
-            outcome = self._after_mapping(record, steps, waiting)
+            outcome = self._after_mapping(record, steps, around or self.around([record]))
         elif record.state == "leased":
             steps.append(Step("mapping", None, f"a worker is mapping it (take {record.takes})"))
         else:
@@ -167,9 +187,7 @@ class Tracer:
         }
         return Step("received", _ts(record.received_at), text, detail)
 
-    def _after_mapping(
-        self, record: DeliveryRecord, steps: list[Step], waiting: Sequence[Waiting] | None
-    ) -> str:
+    def _after_mapping(self, record: DeliveryRecord, steps: list[Step], around: Around) -> str:
         commands = self.commands(record)
         listed = (
             [
@@ -189,12 +207,8 @@ class Tracer:
             )
         )
         origin = record.delivery_id
-        pending = [
-            w
-            for w in (waiting if waiting is not None else self.downstream.waiting([origin]))
-            if w.origin == origin
-        ]
-        letters = self.downstream.command_letters([origin])
+        pending = [w for w in around.waiting if w.origin == origin]
+        letters = [letter for letter in around.letters if letter.origin == origin]
         done = self.downstream.done(origin)
         waiting_for = {w.external_id for w in pending}
         known = self.downstream.crm_ids(x for x in record.external_ids if x not in waiting_for)
@@ -245,3 +259,7 @@ class Tracer:
             return IN_OUTBOX
         # local commands only (a data request, a shop's redaction): nothing reaches the CRM
         return DELIVERED if known else NOTHING
+
+
+def _text(value: Any) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ import pytest
 
 from adapter.ops.state import Reader
 from adapter.settings import Settings
+from tests.ops_endpoints.browser import dump_dom, screenshot
 from tests.ops_endpoints.pipeline import BAD_FORM, Pipeline, forms_env
-from tests.ops_endpoints.support import ROOT
+from tests.ops_endpoints.support import ADMIN_TOKEN, ROOT
 from tests.support.processes import adapter_command
 from tests.support.waiting import wait_until
 from tests.workers.live import Sandbox
@@ -241,3 +243,56 @@ def test_replaying_delivered_deliveries_changes_nothing_in_the_crm(pipeline: Pip
     assert (pipeline.crm.deals(), pipeline.crm.contacts()) == before
     # the two listings above are the only requests since: the replay sent none
     assert crm_requests(pipeline) == requests + 2 * 1
+
+
+def status_view(pipeline: Pipeline, tmp_path: Path) -> tuple[str, Path]:
+    """Log a browser profile in; the page's DOM and the profile."""
+    profile = tmp_path / "profile"
+    dom = dump_dom(f"{pipeline.url}/status?token={ADMIN_TOKEN}", profile)
+    return dom, profile
+
+
+def test_status_shows_real_outcomes_linked_to_their_trace_pages(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline.workers.start(**forms_env(BAD_FORM))
+    webhook_id = pipeline.send_order()
+    form_id = pipeline.send_form(EMAIL)
+    assert pipeline.send_bad_signature() == 401
+    wait_until(lambda: outcome(pipeline, webhook_id) == "delivered", timeout=60)
+    wait_until(lambda: outcome(pipeline, form_id) == "dead-lettered", timeout=60)
+    dom, profile = status_view(pipeline, tmp_path)
+    assert EMAIL not in dom
+    assert '<meta http-equiv="refresh"' in dom
+    assert re.search(r'<tr class="dead">.*?dead-lettered.*?</tr>', dom)
+    assert "signature" in dom  # the rejected request, with its reason
+    assert "<svg" in dom
+    assert "<polyline" in dom
+    link = re.search(rf'href="(/status/trace/[0-9a-f]{{64}})"><code>{webhook_id}</code>', dom)
+    assert link is not None, dom[:3000]
+    trace = dump_dom(pipeline.url + link.group(1), profile)
+    assert re.search(r'id="outcome">delivered<', trace)
+    assert "upsert_deal" in trace
+    deal_id = str(pipeline.crm.deals()[0].id)
+    assert deal_id in trace
+
+
+def test_status_and_trace_pages_at_desktop_and_phone_width(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline.workers.start(**forms_env(BAD_FORM))
+    ids = [pipeline.send_order() for _ in range(3)]
+    form_id = pipeline.send_form(EMAIL)
+    pipeline.send_bad_signature()
+    for webhook_id in ids:
+        wait_until(lambda w=webhook_id: outcome(pipeline, w) == "delivered", timeout=60)
+    wait_until(lambda: outcome(pipeline, form_id) == "dead-lettered", timeout=60)
+    dom, profile = status_view(pipeline, tmp_path)
+    shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    link = re.search(r'href="(/status/trace/[0-9a-f]{64})"', dom)
+    assert link is not None
+    for name, size in {"desktop": (1280, 1600), "phone": (390, 2400)}.items():
+        screenshot(f"{pipeline.url}/status", shots / f"status-{name}.png", profile, size)
+        screenshot(pipeline.url + link.group(1), shots / f"trace-{name}.png", profile, size)
+    for picture in shots.glob("*.png"):
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
