@@ -15,12 +15,15 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from adapter.ledger import Ledger
+from adapter.ops.downstream import Downstream
+from adapter.ops.trace import Tracer
 from adapter.redis_connection import sync_client_for
 from adapter.settings import Settings
 from workers import status
 from workers.context import DELIVERY_QUEUE, OUTBOX_QUEUE
 from workers.deadletters import DeadLetters
-from workers.outbox import Kind, Outbox, _keys
+from workers.outbox import Kind, Outbox
 from workers.ratelimit import WINDOW_SECONDS, RateLimiter
 
 REGISTRIES = ("started", "failed", "deferred", "scheduled")
@@ -90,6 +93,13 @@ class Reader:
         self.raw = raw
         self.outbox = Outbox(text)
         self.deadletters = DeadLetters(text)
+        self.ledger = Ledger(
+            raw,
+            retention_hours=settings.delivery_retention_hours,
+            retention_mb=settings.delivery_retention_mb,
+        )
+        self.downstream = Downstream(text)
+        self.tracer = Tracer(settings, self.ledger, self.downstream)
         self.limiter = RateLimiter(
             text,
             settings.crm_api_key.get_secret_value(),
@@ -132,10 +142,8 @@ class Reader:
         found = []
         for kind in Kind:
             backlog = self.outbox.backlog(kind)
-            ready_key, leased_key = _keys(kind)[:2]
-            oldest = self.text.zrange(ready_key, 0, 0, withscores=True)
-            waited = max(0.0, (now_ms - float(oldest[0][1])) / 1000) if oldest else 0.0
-            leased = int(self.text.zcard(leased_key))
+            leased, oldest = self.outbox.leased_and_oldest(kind)
+            waited = max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
             found.append(OutboxState(kind.value, backlog.total, backlog.due, leased, waited))
         return found
 
