@@ -14,7 +14,7 @@ Two ways in:
 - the web side records into a `WebRecorder`: a dict increment per request, written
   to Redis in one pipeline about every second (`WebRecorder.run`) and before a
   scrape, so the ingestion hot path never waits on a metric;
-- workers call the module functions (`crm_call`, `batch_settled`, `rate_limit_wait`,
+- workers call the module functions (`crm_request`, `batch_settled`, `rate_limit_wait`,
   `dead_lettered`), written at once through the connection given to `bind()` (a few
   per CRM request; `workers.context` binds its Redis). Unbound, they do nothing.
 
@@ -37,8 +37,7 @@ import math
 import time
 from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -435,24 +434,6 @@ def crm_request(method: str, path: str, status: int | None, seconds: float) -> N
     writes.observe(CRM_SECONDS, (endpoint,), [seconds])
     writes.per_minute("crm_requests")
     _write(writes)
-
-
-@dataclass
-class CrmCall:
-    """Set `status` once the CRM answered; left None, the call counts as `error`."""
-
-    status: int | None = None
-
-
-@contextmanager
-def crm_call(method: str, path: str) -> Iterator[CrmCall]:
-    """Time one HTTP attempt at the CRM and count it by endpoint and status."""
-    call = CrmCall()
-    started = time.monotonic()
-    try:
-        yield call
-    finally:
-        crm_request(method, path, call.status, time.monotonic() - started)
 
 
 def batch_settled(

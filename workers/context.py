@@ -124,6 +124,7 @@ class Context:
             settings.crm_api_key,
             timeout=settings.crm_timeout_seconds,
             max_attempts=1,
+            observe=metrics.crm_request,
         )
         self.ledger = Ledger(
             self.rq_redis,
