@@ -36,6 +36,7 @@ from adapter.sources.errors import (
     IngestError,
     InvalidPayload,
     QueueUnavailable,
+    SourceNotConfigured,
     UnknownEndpoint,
 )
 from adapter.webhook import WebhookDelivery
@@ -128,6 +129,8 @@ def _headers(request: Request) -> dict[str, str]:
 
 async def _shopify(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.shopify_webhook_secrets and not settings.shopify_shop_secrets:
+        raise SourceNotConfigured("no secret configured for shopify")
     body = await read_body(request, settings.max_body_bytes)
     headers = _headers(request)
     keys = shopify.signing_keys(
@@ -144,6 +147,8 @@ async def _shopify(request: Request, ingest: Ingest) -> Answer:
 
 async def _stripe(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.stripe_webhook_secrets:
+        raise SourceNotConfigured("no secret configured for stripe")
     body = await read_body(request, settings.max_body_bytes)
     keys = [secret.get_secret_value().encode("utf-8") for secret in settings.stripe_webhook_secrets]
     headers = _headers(request)
@@ -210,11 +215,18 @@ def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Re
 
 
 def webhook_routes() -> list[BaseRoute]:
+    """Each path also with a trailing slash, answered the same: providers do not follow
+    the redirect Starlette would otherwise answer."""
+    endpoints = [
+        ("/webhooks/shopify", _endpoint("shopify", _shopify)),
+        ("/webhooks/stripe", _endpoint("stripe", _stripe)),
+        ("/webhooks/forms/{form_id}", _endpoint("form", _form)),
+        ("/webhooks/{source}", _endpoint("unknown", _unknown_source)),
+    ]
     return [
-        Route("/webhooks/shopify", _endpoint("shopify", _shopify), methods=["POST"]),
-        Route("/webhooks/stripe", _endpoint("stripe", _stripe), methods=["POST"]),
-        Route("/webhooks/forms/{form_id}", _endpoint("form", _form), methods=["POST"]),
-        Route("/webhooks/{source}", _endpoint("unknown", _unknown_source), methods=["POST"]),
+        Route(path + slash, endpoint, methods=["POST"])
+        for path, endpoint in endpoints
+        for slash in ("", "/")
     ]
 
 

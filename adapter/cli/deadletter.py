@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 
+from adapter.cli.config import add_config_argument
+
 HELP = "List, show, replay or drop dead letters (undeliverable commands and deliveries)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list dead letters, oldest first")
     listing.add_argument("--limit", type=int, default=100)
@@ -25,11 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapter.settings import load_settings
+    from adapter.cli.target import load_target
     from workers import deadletters
     from workers.context import Context
 
-    ctx = Context(load_settings())
+    # the running dev mode's Redis when REDIS_URL names none
+    ctx = Context(load_target(args.config).settings)
     try:
         store = ctx.deadletters
         if args.action == "list":
