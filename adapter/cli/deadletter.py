@@ -6,13 +6,12 @@ import argparse
 import json
 import sys
 
-from adapter.cli.config import add_config_argument
-
 HELP = "List, show, replay or drop dead letters (undeliverable commands and deliveries)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_argument(parser)
+    # not adapter.cli.config's helper: importing it loads the web side's form checks
+    parser.add_argument("--config", metavar="FILE", help="TOML config file ($ADAPTER_CONFIG)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list dead letters, oldest first")
     listing.add_argument("--limit", type=int, default=100)
