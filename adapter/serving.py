@@ -5,7 +5,7 @@
   the fast one we run, buffers a header of any size. `BoundedHeadProtocol` counts what
   arrives until the headers are complete and answers 431 past the bound. It extends
   uvicorn's protocol through the `http=` class uvicorn accepts, and only through its
-  parser callbacks and `data_received`; `tests/app/test_header_limit.py` checks it
+  parser callbacks and `data_received`; `tests/app/test_serving.py` checks it
   against the installed uvicorn.
 - Proxy headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are believed only from
   `TRUSTED_PROXIES`; then a request that reached the proxy over TLS has scheme https,

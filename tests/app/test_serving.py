@@ -8,6 +8,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -166,3 +167,29 @@ def test_metrics_with_a_token_set_need_it(served: str) -> None:
 @pytest.mark.usefixtures("redis_url")
 def test_metrics_without_a_token_set_are_open(untrusting: str) -> None:
     assert httpx.get(f"{untrusting}/metrics").status_code == 200
+
+
+def test_the_bound_is_per_request_on_a_kept_alive_connection(served: str) -> None:
+    port = int(served.rsplit(":", 1)[1])
+    padding = b"a" * (HEAD_LIMIT * 2 // 3)
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + padding + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        reader = conn.makefile("rb")
+        statuses = []
+        for _ in range(3):
+            conn.sendall(request)
+            statuses.append(_read_response(reader))
+
+    assert statuses == [b"HTTP/1.1 200 OK"] * 3
+
+
+def _read_response(reader: BinaryIO) -> bytes:
+    """One whole response from a kept-alive connection; its status line."""
+    status = reader.readline().rstrip()
+    length = 0
+    while (line := reader.readline().rstrip()) != b"":
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    reader.read(length)
+    return status
