@@ -38,6 +38,7 @@ from adapter.sources.errors import (
     IngestError,
     InvalidPayload,
     QueueUnavailable,
+    SourceNotConfigured,
     UnknownEndpoint,
 )
 from adapter.store_settings import STORE_KEY
@@ -138,6 +139,8 @@ def _headers(request: Request) -> dict[str, str]:
 
 async def _shopify(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.shopify_webhook_secrets and not settings.shopify_shop_secrets:
+        raise SourceNotConfigured("no secret configured for shopify")
     body = await read_body(request, settings.max_body_bytes)
     headers = _headers(request)
     keys = shopify.signing_keys(
@@ -154,6 +157,8 @@ async def _shopify(request: Request, ingest: Ingest) -> Answer:
 
 async def _stripe(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.stripe_webhook_secrets:
+        raise SourceNotConfigured("no secret configured for stripe")
     body = await read_body(request, settings.max_body_bytes)
     keys = [secret.get_secret_value().encode("utf-8") for secret in settings.stripe_webhook_secrets]
     headers = _headers(request)
@@ -279,18 +284,21 @@ def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Re
 
 
 def webhook_routes() -> list[BaseRoute]:
+    """Each path also with a trailing slash, answered the same: providers do not follow
+    the redirect Starlette would otherwise answer."""
+    endpoints = [
+        ("/webhooks/shopify", _endpoint("shopify", _shopify)),
+        ("/webhooks/stripe", _endpoint("stripe", _stripe)),
+        ("/webhooks/forms/{form_id}", _endpoint("form", _form)),
+        ("/webhooks/woocommerce/{store}", _endpoint("woocommerce", _woocommerce)),
+        ("/webhooks/salla", _endpoint("salla", _salla)),
+        ("/webhooks/paymob/{integration}", _endpoint("paymob", _paymob)),
+        ("/webhooks/{source}", _endpoint("unknown", _unknown_source)),
+    ]
     return [
-        Route("/webhooks/shopify", _endpoint("shopify", _shopify), methods=["POST"]),
-        Route("/webhooks/stripe", _endpoint("stripe", _stripe), methods=["POST"]),
-        Route("/webhooks/forms/{form_id}", _endpoint("form", _form), methods=["POST"]),
-        Route(
-            "/webhooks/woocommerce/{store}",
-            _endpoint("woocommerce", _woocommerce),
-            methods=["POST"],
-        ),
-        Route("/webhooks/salla", _endpoint("salla", _salla), methods=["POST"]),
-        Route("/webhooks/paymob/{integration}", _endpoint("paymob", _paymob), methods=["POST"]),
-        Route("/webhooks/{source}", _endpoint("unknown", _unknown_source), methods=["POST"]),
+        Route(path + slash, endpoint, methods=["POST"])
+        for path, endpoint in endpoints
+        for slash in ("", "/")
     ]
 
 

@@ -173,6 +173,7 @@ OUTCOMES = frozenset(
         "stale",
         "unsupported_media_type",
         "unavailable",
+        "not_configured",
     }
 )
 REJECTIONS = OUTCOMES - {"queued", "duplicate", "ignored", "spam"}

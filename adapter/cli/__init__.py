@@ -4,6 +4,9 @@ Each subcommand lives in its own module under `adapter.cli` and exposes
 `HELP: str`, `add_arguments(parser)` and `run(args) -> int`. Modules are imported
 lazily so that `adapter --help` stays fast and a subcommand's dependencies load
 only when it runs.
+
+`main()` checks what the subcommand needs first (`preflight`), and turns a known
+failure (Redis, the CRM, a port, Ctrl-C) into one line and an exit status (`failures`).
 """
 
 from __future__ import annotations
@@ -65,8 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
-    code: int = args._run(args)
-    return code
+    from adapter.cli import failures, preflight
+
+    def checked_run() -> int:
+        preflight.check(args.command, args)
+        code: int = args._run(args)
+        return code
+
+    return failures.guarded(args.command, checked_run)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from adapter.cli.config import EXIT_INVALID, add_config_argument
+from adapter.cli.failures import EXIT_UNAVAILABLE
 
 if TYPE_CHECKING:
     from adapter.ledger import DeliveryRecord
@@ -32,7 +33,6 @@ HELP = (
     "range, source/topic, or --dead; the CRM gets no duplicates."
 )
 EXIT_FAILED = 1
-EXIT_REDIS = 3
 EXIT_INTERRUPTED = 130
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -210,7 +210,7 @@ def summary(tally: Tally, waiting: int) -> str:
 def run(args: argparse.Namespace) -> int:
     import redis
 
-    from adapter.cli.config import load_settings_or_exit
+    from adapter.cli.target import load_target
     from adapter.cli.trace import redis_down, when
     from adapter.ops.state import Reader
 
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    settings = load_settings_or_exit(args.config)
+    settings = load_target(args.config).settings
     reader = Reader.connect(settings)
     progress: Progress | None = None
     try:
@@ -264,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except (redis.RedisError, OSError) as exc:
         print(redis_down("replay", settings.redis_url, exc), file=sys.stderr)
-        return EXIT_REDIS
+        return EXIT_UNAVAILABLE
     finally:
         reader.close()
     print(summary(tally, len(waiting)))

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from adapter.cli.failures import EXIT_UNAVAILABLE
+
 if TYPE_CHECKING:
     from adapter.ops.state import Snapshot
 
@@ -106,10 +108,11 @@ def run(args: argparse.Namespace) -> int:
     import redis
 
     from adapter import metrics
-    from adapter.cli.config import load_settings_or_exit
+    from adapter.cli.target import load_target
     from adapter.ops.state import Reader
 
-    settings = load_settings_or_exit(args.config)
+    # the running dev mode's Redis when REDIS_URL names none
+    settings = load_target(args.config).settings
     reader = Reader.connect(settings)
     try:
         snapshot = reader.snapshot()
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         }
     except (redis.RedisError, OSError) as exc:
         print(f"adapter status: Redis does not answer ({type(exc).__name__})", file=sys.stderr)
-        return 1
+        return EXIT_UNAVAILABLE
     finally:
         reader.close()
     if args.json:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 from adapter.cli.config import add_config_argument
+from adapter.cli.failures import EXIT_UNAVAILABLE
 
 if TYPE_CHECKING:
     from adapter.events import Event
@@ -25,7 +26,6 @@ HELP = (
     "Follow deliveries live: verified or rejected (why), mapped, delivered (CRM ids), "
     "dead-lettered (why); --source/--topic filter."
 )
-EXIT_REDIS = 3
 
 _COLOURS = {
     "verified": "36",  # cyan
@@ -109,12 +109,12 @@ def run(args: argparse.Namespace) -> int:
     import redis
 
     from adapter import events
-    from adapter.cli.config import load_settings_or_exit
+    from adapter.cli.target import load_target
     from adapter.cli.trace import redis_down
     from adapter.ops.state import Reader
 
-    # TODO(opsday): read dev mode's state file here when no setting names Redis
-    settings = load_settings_or_exit(args.config)
+    # the running dev mode's Redis when REDIS_URL names none
+    settings = load_target(args.config).settings
     reader = Reader.connect(settings, timeout=10.0)
     origins = Origins(reader.ledger)
     colour = use_colour(sys.stdout)
@@ -142,6 +142,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except (redis.RedisError, OSError) as exc:
         print(redis_down("tail", settings.redis_url, exc), file=sys.stderr)
-        return EXIT_REDIS
+        return EXIT_UNAVAILABLE
     finally:
         reader.close()

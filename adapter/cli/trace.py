@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from adapter.cli.config import add_config_argument
+from adapter.cli.failures import EXIT_UNAVAILABLE
 
 if TYPE_CHECKING:
     from adapter.ops.trace import Trace
@@ -19,7 +20,6 @@ HELP = (
     "(CRM ids) or dead-lettered (why). No body, no secret, no personal data."
 )
 EXIT_NOT_FOUND = 1
-EXIT_REDIS = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,18 +66,18 @@ def format_trace(trace: Trace) -> str:
 def run(args: argparse.Namespace) -> int:
     import redis
 
-    from adapter.cli.config import load_settings_or_exit
+    from adapter.cli.target import load_target
     from adapter.ops.state import Reader
 
-    # TODO(opsday): read dev mode's state file here when no setting names Redis
-    settings = load_settings_or_exit(args.config)
+    # the running dev mode's Redis when REDIS_URL names none
+    settings = load_target(args.config).settings
     reader = Reader.connect(settings)
     try:
         records = reader.tracer.find(args.ident)
         traces = [reader.tracer.trace(record) for record in records]
     except (redis.RedisError, OSError) as exc:
         print(redis_down("trace", settings.redis_url, exc), file=sys.stderr)
-        return EXIT_REDIS
+        return EXIT_UNAVAILABLE
     finally:
         reader.close()
     if not traces:

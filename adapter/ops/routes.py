@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import redis
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -87,8 +88,23 @@ def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+def _metrics_allowed(request: Request, token: SecretStr | None) -> bool:
+    """With METRICS_TOKEN set, a scrape must bring it as a Bearer token."""
+    if token is None:
+        return True
+    given = auth.bearer(request)
+    return given is not None and auth.token_matches(token, given)
+
+
 async def metrics_endpoint(request: Request) -> Response:
     ops = _ops(request)
+    if not _metrics_allowed(request, ops.settings.metrics_token):
+        return Response(
+            "send Authorization: Bearer <METRICS_TOKEN>\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     # this process's own latest counts first, so a scrape right after a request sees it
     await ops.recorder.flush(request.app.state.ingest.require_inbox().redis)
     try:
