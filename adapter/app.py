@@ -193,6 +193,8 @@ def _store_key(request: Request, name: str) -> str:
 
 async def _woocommerce(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.woocommerce_webhook_secrets and not settings.woocommerce_stores:
+        raise SourceNotConfigured("no secret configured for woocommerce")
     store = _store_key(request, "store")
     body = await read_body(request, settings.max_body_bytes)
     headers = _headers(request)
@@ -210,6 +212,10 @@ async def _woocommerce(request: Request, ingest: Ingest) -> Answer:
 
 async def _salla(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not (
+        settings.salla_webhook_secrets or settings.salla_webhook_tokens or settings.salla_merchants
+    ):
+        raise SourceNotConfigured("no secret or token configured for salla")
     body = await read_body(request, settings.max_body_bytes)
     headers = _headers(request)
     merchant = salla.merchant_hint(body)
@@ -227,6 +233,8 @@ async def _salla(request: Request, ingest: Ingest) -> Answer:
 
 async def _paymob(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.paymob_hmac_secrets and not settings.paymob_integrations:
+        raise SourceNotConfigured("no HMAC secret configured for paymob")
     integration = _store_key(request, "integration")
     offered = paymob.offered_hmac(request.query_params)
     body = await read_body(request, settings.max_body_bytes)

@@ -39,6 +39,11 @@ SecretList = Annotated[list[SecretStr], NoDecode]
 CommaList = Annotated[list[str], NoDecode]
 
 # what redis-py's from_url accepts, with room for `+` variants (e.g. Sentinel)
+# the forms of REDIS_URL the adapter connects to (see adapter.redis_connection)
+REDIS_URL_FORMS = (
+    "redis://host:6379/0, rediss://host:6380/0 (TLS), unix:///path/redis.sock "
+    "or redis+sentinel://host:26379[,host2:26379]/service[/db]"
+)
 _REDIS_SCHEME = re.compile(r"(rediss?|unix)(\+[a-z]+)?", re.IGNORECASE)
 
 
@@ -182,9 +187,9 @@ class Settings(BaseSettings):
         scheme, sep, rest = value.partition("://")
         if not sep:
             # the value is not echoed: it may hold a password
-            raise ValueError("has no scheme: write it as redis://host:6379/0 (rediss:// for TLS)")
+            raise ValueError(f"has no scheme: write it as {REDIS_URL_FORMS}")
         if not _REDIS_SCHEME.fullmatch(scheme) or not rest:
-            raise ValueError("must look like redis://host:6379/0 (rediss:// for TLS, unix://)")
+            raise ValueError(f"must look like {REDIS_URL_FORMS}")
         return value
 
     @field_validator("crm_base_url")

@@ -27,13 +27,26 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 
 def source_problems(settings: Settings) -> list[str]:
-    if settings.shopify_webhook_secrets or settings.shopify_shop_secrets:
-        return []
-    if settings.stripe_webhook_secrets or settings.forms:
+    configured = (
+        settings.shopify_webhook_secrets,
+        settings.shopify_shop_secrets,
+        settings.stripe_webhook_secrets,
+        settings.forms,
+        settings.woocommerce_webhook_secrets,
+        settings.woocommerce_stores,
+        settings.salla_webhook_secrets,
+        settings.salla_webhook_tokens,
+        settings.salla_merchants,
+        settings.paymob_hmac_secrets,
+        settings.paymob_integrations,
+    )
+    if any(configured):
         return []
     return [
-        "no webhook source is configured: set SHOPIFY_WEBHOOK_SECRETS or "
-        "STRIPE_WEBHOOK_SECRETS, or add a [forms.<id>] table to the config file"
+        "no webhook source is configured: set SHOPIFY_WEBHOOK_SECRETS, "
+        "STRIPE_WEBHOOK_SECRETS, WOOCOMMERCE_WEBHOOK_SECRETS, SALLA_WEBHOOK_SECRETS "
+        "(or SALLA_WEBHOOK_TOKENS) or PAYMOB_HMAC_SECRETS, or add a [forms.<id>] table "
+        "to the config file"
     ]
 
 
@@ -57,18 +70,24 @@ def role_problems(settings: Settings, role: str) -> list[str]:
     return []
 
 
-def require_redis(url: str, timeout: float = REDIS_TIMEOUT_SECONDS) -> None:
-    """Redis at `url` answers a PING within `timeout`, tried once: no retries."""
+def require_redis(settings: Settings, timeout: float = REDIS_TIMEOUT_SECONDS) -> None:
+    """Redis of `settings` answers a PING within `timeout`, tried once: no retries."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    client = redis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    from adapter.redis_connection import RedisUrlError, sync_client_for
+
+    url = settings.redis_url
+    try:
+        client = sync_client_for(
+            settings,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+    except RedisUrlError as exc:
+        raise Misconfigured(str(exc)) from None
     try:
         client.ping()
     except redis.AuthenticationError as exc:
@@ -114,7 +133,7 @@ def _serve(args: argparse.Namespace) -> None:
 def _worker(args: argparse.Namespace) -> None:
     settings = _settings(args)
     _require_role(settings, "worker")
-    require_redis(settings.redis_url)
+    require_redis(settings)
 
 
 def _dev(args: argparse.Namespace) -> None:
@@ -124,11 +143,11 @@ def _dev(args: argparse.Namespace) -> None:
     if not configured(settings, "crm_base_url"):
         require_port(args.host, args.sandbox_port, "CRM sandbox", "--sandbox-port")
     if configured(settings, "redis_url"):
-        require_redis(settings.redis_url)
+        require_redis(settings)
 
 
 def _redis_user(args: argparse.Namespace) -> None:
-    require_redis(load_target(getattr(args, "config", None)).settings.redis_url)
+    require_redis(load_target(getattr(args, "config", None)).settings)
 
 
 CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {

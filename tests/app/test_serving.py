@@ -82,11 +82,22 @@ def test_a_trailing_slash_is_answered_as_without_it(served: str) -> None:
     assert (response.status_code, response.json()) == (202, {"status": "queued"})
 
 
-def test_a_source_without_a_secret_answers_503_naming_it(served: str) -> None:
-    response = httpx.post(f"{served}/webhooks/stripe", content=b"{}")
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/webhooks/stripe", "no secret configured for stripe"),
+        ("/webhooks/woocommerce/shop.example", "no secret configured for woocommerce"),
+        ("/webhooks/salla", "no secret or token configured for salla"),
+        ("/webhooks/paymob/4097558?hmac=" + "0" * 128, "no HMAC secret configured for paymob"),
+    ],
+)
+def test_a_source_without_a_secret_answers_503_naming_it(
+    served: str, path: str, error: str
+) -> None:
+    response = httpx.post(f"{served}{path}", content=b"{}")
 
     assert response.status_code == 503
-    assert response.json() == {"error": "no secret configured for stripe"}
+    assert response.json() == {"error": error}
 
 
 def _send_huge_header(port: int, size: int) -> bytes:

@@ -142,7 +142,7 @@ def test_an_empty_variable_counts_as_unset(
     ("variable", "value", "message"),
     [
         ("REDIS_URL", "localhost:6379", "REDIS_URL: has no scheme: write it as redis://"),
-        ("REDIS_URL", "http://localhost:6379", "REDIS_URL: must look like redis://host:6379/0"),
+        ("REDIS_URL", "http://localhost:6379", "REDIS_URL: must look like redis://host:6379/0,"),
         ("CRM_BASE_URL", "not-a-url", "CRM_BASE_URL: must be an http(s) URL"),
     ],
 )
