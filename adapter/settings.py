@@ -27,6 +27,7 @@ from adapter.store_settings import (
     WooCommerceStore,
     check_store_keys,
 )
+from adapter.tenants import TenantConfig, check_tenants
 
 CONFIG_ENV = "ADAPTER_CONFIG"
 
@@ -121,6 +122,10 @@ class Settings(BaseSettings):
     # how long a partly full batch may wait for company before it is sent
     batch_linger_seconds: float = Field(default=0.5, ge=0, le=2)
 
+    # other CRM organisations and the stores that feed them (adapter.tenants); the
+    # CRM settings above are the default tenant's, fed by every store none claims
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+
     # operations
     admin_token: SecretStr | None = None
     log_format: Literal["text", "json"] = "text"
@@ -145,6 +150,12 @@ class Settings(BaseSettings):
     @classmethod
     def _store_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         check_store_keys(value, "store")
+        return value
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants(cls, value: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        check_tenants(value)
         return value
 
     @classmethod
