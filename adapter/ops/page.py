@@ -126,6 +126,33 @@ def _crm(snapshot: Snapshot) -> str:
     return _table(None, rows, [False, False], "")
 
 
+def _tenants(snapshot: Snapshot) -> str:
+    """Each tenant's outbox and CRM, under the CRM section (nothing without tenants)."""
+    if not snapshot.tenants:
+        return ""
+    rows = []
+    for t in snapshot.tenants:
+        if t.key_refused is not None:
+            since = _when(float(t.key_refused.get("since", 0)))
+            crm = f'<span class="bad">key refused ({_e(t.key_refused.get("status"))}) since '
+            crm += f"{_e(since)}: waiting</span>"
+        elif t.paused_for:
+            crm = f'<span class="bad">paused {t.paused_for:.0f}s (429)</span>'
+        else:
+            crm = f'<span class="ok">ok</span>, last success {_e(_when(t.last_crm_success))}'
+        rows.append(
+            [
+                f"<code>{_e(t.name)}</code>",
+                _e(t.outbox_total),
+                _e(f"{t.oldest_due_seconds:.1f}"),
+                _e(f"{t.in_flight} / {t.max_in_flight}"),
+                crm,
+            ]
+        )
+    headers = ["tenant", "outbox", "oldest due (s)", "in flight", "CRM"]
+    return "<h3>Tenants</h3>" + _table(headers, rows, [False, True, True, True, False], "")
+
+
 def _workers(snapshot: Snapshot) -> str:
     rows = [
         [
@@ -208,7 +235,7 @@ def render(
         "webhooks": _webhooks(source_counts(deliveries)),
         "queues": _queues(snapshot),
         "outbox": _outbox(snapshot),
-        "crm": _crm(snapshot),
+        "crm": _crm(snapshot) + _tenants(snapshot),
         "workers": _workers(snapshot),
         "dead_letter_count": _e(snapshot.dead_letters),
         "dead_letters": _dead_letters(letters, csrf),

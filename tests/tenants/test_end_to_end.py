@@ -11,6 +11,8 @@ deliveries land, each exactly once, and every record is in its own organisation.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,6 +206,16 @@ def test_a_revoked_key_pauses_only_its_tenant_and_every_record_lands_once_in_its
     assert store.hlen("tenant:agency-a:outbox:deals:items") > 0
     assert store.zcard("deadletter:index") == 0
     assert set(stack.org_statuses("b")) <= {"200", "201", "204"}
+    shown = subprocess.run(
+        adapter_command("status"),
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    [row] = [line for line in shown.splitlines() if line.strip().startswith("agency-a")]
+    assert "KEY REFUSED (401)" in row
 
     restored = stack.sandbox.http.post(
         f"/_sandbox/orgs/{stack.orgs['a']}/keys", json={"api_key": KEY_A}

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from adapter.cli.status import format_text
 from adapter.crm.client import Backoff, CrmClient
+from adapter.ops.collector import exposition
+from adapter.ops.state import Reader
 from adapter.settings import Settings
 from adapter.tenants import DEFAULT_TENANT, Router, TenantConfig, store_of
 from adapter.webhook import WebhookDelivery
@@ -203,3 +206,26 @@ def test_a_refused_key_pauses_its_tenant_keeps_its_entries_and_spares_the_others
     drain(acme)
     assert org_deals(sandbox, KEY_A) == [order_id(1)]
     assert key_refused(ctx.redis, acme.ns) is None
+
+
+def test_status_metrics_and_readiness_name_the_tenant_whose_key_is_refused(
+    ctx: Context, sandbox: ThreadedServer
+) -> None:
+    acme = ctx.for_tenant("acme")
+    sandbox.app.state.sandbox.revoke_key(KEY_A)
+    intake.queue_commands(acme, [upsert_deal(1)])
+    flush(acme, Kind.DEALS, budget=1.0)
+
+    reader = Reader(ctx.settings, ctx.redis, ctx.rq_redis)
+    snapshot = reader.snapshot()
+    states = {t.name: t for t in snapshot.tenants}
+    assert set(states) == {DEFAULT_TENANT, "acme"}
+    assert states["acme"].key_refused is not None
+    assert states["acme"].outbox_total == 1
+    assert states[DEFAULT_TENANT].key_refused is None
+    text = format_text(snapshot, {})
+    assert "KEY REFUSED (401)" in text
+    assert KEY_A not in text
+    metrics_text = exposition(reader).decode()
+    assert 'adapter_tenant_key_refused{tenant="acme"} 1.0' in metrics_text
+    assert 'adapter_tenant_outbox_entries{tenant="acme"} 1.0' in metrics_text
