@@ -8,8 +8,9 @@ Extension points for operations: `create_app(..., routes=[...])` appends routes 
 the webhook ones (health, metrics), `on_outcome(source, topic, outcome)` is called once
 per request with the result (`queued`, `duplicate`, `ignored`, `spam` or an error kind),
 `on_delivery(delivery, outcome)` once per verified delivery (`queued`, `duplicate`,
-`ignored`), and `app.state.ingest.inbox` is the live Inbox (its `ping()` tells whether
-Redis answers).
+`ignored`), `on_reject(source, status, reason)` once per refused request (the
+reason is our own text: no header or body), and `app.state.ingest.inbox` is the live
+Inbox (its `ping()` tells whether Redis answers).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 OutcomeHook = Callable[[str, str, str], None]
 # a verified delivery and its outcome
 DeliveryHook = Callable[[WebhookDelivery, str], None]
+# a refused request: (source, HTTP status, our reason)
+RejectHook = Callable[[str, int, str], None]
 # why a verified delivery is not handled, or None to queue it
 IgnorePredicate = Callable[[WebhookDelivery], str | None]
 
@@ -60,6 +63,10 @@ def _no_delivery_hook(delivery: WebhookDelivery, outcome: str) -> None:
     return None
 
 
+def _no_reject_hook(source: str, status: int, reason: str) -> None:
+    return None
+
+
 @dataclass
 class Ingest:
     """What the endpoints share: settings, the inbox (set while the app runs), the hooks."""
@@ -68,6 +75,7 @@ class Ingest:
     ignore: IgnorePredicate
     on_outcome: OutcomeHook = _no_hook
     on_delivery: DeliveryHook = _no_delivery_hook
+    on_reject: RejectHook = _no_reject_hook
     inbox: Inbox | None = field(default=None)
 
     def require_inbox(self) -> Inbox:
@@ -256,6 +264,10 @@ def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Re
         except IngestError as exc:
             log.info("refused %s delivery: %s (%s)", source, exc.kind, exc.reason)
             _report(ingest, source, "", exc.kind)
+            try:
+                ingest.on_reject(source, exc.status, exc.reason)
+            except Exception:
+                log.exception("on_reject hook failed")
             headers = None
             if isinstance(exc, QueueUnavailable):
                 headers = {"Retry-After": str(exc.retry_after_seconds)}
@@ -299,6 +311,7 @@ def create_app(
     on_outcome: OutcomeHook | None = None,
     ignore: IgnorePredicate | None = None,
     on_delivery: DeliveryHook | None = None,
+    on_reject: RejectHook | None = None,
 ) -> Starlette:
     """The ASGI app. `routes` are added after the webhook routes; `ignore` replaces
     `adapter.mapping.ignore_reason` (tests only); `on_outcome` sees every answer,
@@ -314,6 +327,7 @@ def create_app(
         ignore=ignore or ignore_by_mapping,
         on_outcome=on_outcome or _no_hook,
         on_delivery=on_delivery or _no_delivery_hook,
+        on_reject=on_reject or _no_reject_hook,
     )
 
     @asynccontextmanager

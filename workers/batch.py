@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from adapter import metrics
 from adapter.crm.errors import CrmError, CrmKeyRefused, TransientCrmError
+from workers import tracing
 from workers.context import Context
 from workers.deadletters import command_letter
 from workers.outbox import Claim, Claimed, Entry, Settlement, merged_entry
@@ -265,14 +266,26 @@ class Batch:
             )
         self.ctx.outbox.settle(self.claim, self.settlement)
         self._count()
+        self._trace()
 
-    def _count(self) -> None:
-        """Metrics of the settled batch: entries by result, latency of the delivered."""
+    def _trace(self) -> None:
+        """Events for `adapter tail` and `adapter trace`: delivered and refused entries."""
+        refused = [(letter.entry, letter.error) for letter in self._letters]
+        tracing.sent(self.ctx, self.claim.kind.value, self._delivered(), refused)
+
+    def _delivered(self) -> list[Entry]:
+        """The acknowledged entries that are in the CRM (not dead, not followed up)."""
         entries = {claimed.id: claimed.entry for claimed in self.claim.entries}
         not_delivered = {letter.entry_id for letter in self._letters}
         not_delivered.update(entry_id.removesuffix(".n") for entry_id, _ in self._follow_ups)
-        delivered = [i for i in self.settlement.acked if i not in not_delivered]
-        arrived = [e.received_at for i in delivered if (e := entries.get(i)) and e.received_at]
+        return [
+            e for i in self.settlement.acked if i not in not_delivered and (e := entries.get(i))
+        ]
+
+    def _count(self) -> None:
+        """Metrics of the settled batch: entries by result, latency of the delivered."""
+        delivered = self._delivered()
+        arrived = [e.received_at for e in delivered if e.received_at]
         metrics.batch_settled(
             self.claim.kind.value,
             delivered=len(delivered),

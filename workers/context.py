@@ -177,6 +177,7 @@ class Context:
             settings.crm_api_key,
             timeout=settings.crm_timeout_seconds,
             max_attempts=1,
+            observe=metrics.crm_request,
         )
         self.outbox = Outbox(self.redis, ns=self.ns)
         self.idmap = IdMap(self.redis, ns=self.ns)

@@ -424,6 +424,26 @@ class Outbox:
     def size(self, kinds: Iterable[Kind] = tuple(Kind)) -> int:
         return sum(self.backlog(kind).total for kind in kinds)
 
+    def leased_and_oldest(self, kind: Kind) -> tuple[int, float | None]:
+        """How many entries of `kind` are leased, and when the oldest waiting one became
+        due (ms, Redis time; None when none waits), for inspection."""
+        ready_key, leased_key = _keys(kind, self.ns)[:2]
+        oldest = self.redis.zrange(ready_key, 0, 0, withscores=True)
+        return int(self.redis.zcard(leased_key)), float(oldest[0][1]) if oldest else None
+
+    def schedule(
+        self, kind: Kind, entry_ids: Sequence[str]
+    ) -> list[tuple[float | None, float | None]]:
+        """For each entry: when it may be sent and when its lease ends (ms, Redis time;
+        None where it is not waiting, or not leased), for inspection."""
+        ready_key, leased_key = _keys(kind, self.ns)[:2]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.zscore(ready_key, entry_id)
+                pipe.zscore(leased_key, entry_id)
+            scores: list[Any] = pipe.execute()
+        return [(scores[2 * n], scores[2 * n + 1]) for n in range(len(entry_ids))]
+
     def entries(self, kind: Kind) -> list[tuple[str, Entry]]:
         """Everything queued or leased in `kind`, for inspection."""
         found: list[tuple[str, Entry]] = []

@@ -1,4 +1,5 @@
-"""The operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/status`, the replay action.
+"""The operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/status`, a delivery's
+trace (`/status/trace/<digest>`), the replay action.
 
 Reads go through the blocking Redis client of `adapter.ops.state`, so these endpoints
 run in Starlette's thread pool (plain `def`, or `run_in_threadpool`) and never hold up
@@ -7,6 +8,7 @@ the event loop that serves the webhooks.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -17,17 +19,21 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapter import metrics, redis_safety
+from adapter import events, metrics, redis_safety
 from adapter.metrics import WebRecorder
 from adapter.ops import auth
 from adapter.ops.collector import CONTENT_TYPE, exposition
-from adapter.ops.page import REPLAY_PATH, Flash, render
+from adapter.ops.page import REPLAY_PATH, TRACE_PATH, Flash, View, render, render_trace
 from adapter.ops.state import Reader
 from adapter.settings import Settings
 from workers import redrive, status
 from workers.context import Context
 
 FLASH_COOKIE = "adapter_flash"
+RECENT_SHOWN = 30
+WAITING_SHOWN = 30
+REJECTED_SHOWN = 20
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_FORM_BYTES = 4096
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -128,14 +134,52 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _load_page(ops: Ops) -> tuple[Any, ...]:
+def _load_page(ops: Ops) -> View:
     reader = ops.reader
-    return (
-        reader.snapshot(),
-        metrics.read_counter(reader.text, metrics.DELIVERIES),
-        metrics.read_recent(reader.text),
-        reader.deadletters.listing(limit=50),
+    recent = reader.tracer.recent(RECENT_SHOWN)
+    around = reader.tracer.around(recent)
+    return View(
+        snapshot=reader.snapshot(),
+        deliveries=metrics.read_counter(reader.text, metrics.DELIVERIES),
+        recent=[reader.tracer.trace(record, around) for record in recent],
+        letters=reader.deadletters.listing(limit=50),
+        waiting=reader.downstream.waiting()[:WAITING_SHOWN],
+        rejected=events.rejected(reader.text, REJECTED_SHOWN),
+        minutes=metrics.read_minutes(reader.text),
     )
+
+
+def _authenticated(request: Request) -> Response | None:
+    """None when the request may see the pages, else the answer that says why not."""
+    token = _ops(request).settings.admin_token
+    if token is None:
+        return _not_configured()
+    if auth.authenticate(request, token) is None:
+        return _unauthorized()
+    return None
+
+
+def _load_trace(ops: Ops, digest: str) -> Any:
+    record = ops.reader.ledger.get(digest) if _DIGEST.fullmatch(digest) else None
+    return ops.reader.tracer.trace(record) if record is not None else None
+
+
+async def trace_page(request: Request) -> Response:
+    refused = _authenticated(request)
+    if refused is not None:
+        return refused
+    digest = request.path_params["digest"]
+    try:
+        trace = await run_in_threadpool(_load_trace, _ops(request), digest)
+    except (redis.RedisError, OSError):
+        return _page("Redis does not answer: nothing to show.", 503)
+    if trace is None:
+        return _page(
+            "No such retained delivery (settled deliveries are kept for the "
+            "retention time, then forgotten).",
+            404,
+        )
+    return HTMLResponse(render_trace(trace), headers=PAGE_HEADERS)
 
 
 async def status_page(request: Request) -> Response:
@@ -164,11 +208,11 @@ async def status_page(request: Request) -> Response:
         return _unauthorized()
     await ops.recorder.flush(request.app.state.ingest.require_inbox().redis)
     try:
-        snapshot, deliveries, recent, letters = await run_in_threadpool(_load_page, ops)
+        view = await run_in_threadpool(_load_page, ops)
     except (redis.RedisError, OSError):
         return _page("Redis does not answer: nothing to show.", 503)
     flash = _read_flash(request.cookies.get(FLASH_COOKIE))
-    html = render(snapshot, deliveries, recent, letters, session.csrf, flash)
+    html = render(view, session.csrf, flash)
     page = HTMLResponse(html, headers=PAGE_HEADERS)
     if flash is not None:
         page.delete_cookie(FLASH_COOKIE, path="/status")
@@ -235,4 +279,5 @@ def ops_routes() -> list[BaseRoute]:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/status", status_page, methods=["GET"]),
         Route(REPLAY_PATH, replay, methods=["POST"]),
+        Route(TRACE_PATH + "{digest}", trace_page, methods=["GET"]),
     ]

@@ -15,13 +15,16 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from adapter.ledger import Ledger
+from adapter.ops.downstream import Downstream
+from adapter.ops.trace import Tracer
 from adapter.redis_connection import sync_client_for
 from adapter.settings import Settings
 from adapter.tenants import DEFAULT_TENANT, tenant_namespace
 from workers import status
 from workers.context import DELIVERY_QUEUE, OUTBOX_QUEUE, tenant_settings
 from workers.deadletters import DeadLetters
-from workers.outbox import Kind, Outbox, _keys
+from workers.outbox import Kind, Outbox
 from workers.ratelimit import WINDOW_SECONDS, RateLimiter
 
 REGISTRIES = ("started", "failed", "deferred", "scheduled")
@@ -111,6 +114,14 @@ class Reader:
         self.raw = raw
         self.outbox = Outbox(text)
         self.deadletters = DeadLetters(text)
+        self.ledger = Ledger(
+            raw,
+            retention_hours=settings.delivery_retention_hours,
+            retention_mb=settings.delivery_retention_mb,
+        )
+        namespaces = [tenant_namespace(name) for name in [DEFAULT_TENANT, *settings.tenants]]
+        self.downstream = Downstream(text, namespaces)
+        self.tracer = Tracer(settings, self.ledger, self.downstream)
         self.limiter = RateLimiter(
             text,
             settings.crm_api_key.get_secret_value(),
@@ -153,10 +164,8 @@ class Reader:
         found = []
         for kind in Kind:
             backlog = self.outbox.backlog(kind)
-            ready_key, leased_key = _keys(kind)[:2]
-            oldest = self.text.zrange(ready_key, 0, 0, withscores=True)
-            waited = max(0.0, (now_ms - float(oldest[0][1])) / 1000) if oldest else 0.0
-            leased = int(self.text.zcard(leased_key))
+            leased, oldest = self.outbox.leased_and_oldest(kind)
+            waited = max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
             found.append(OutboxState(kind.value, backlog.total, backlog.due, leased, waited))
         return found
 
@@ -184,8 +193,9 @@ class Reader:
             ns = tenant_namespace(name)
             outbox = Outbox(self.text, ns=ns)
             backlogs = [outbox.backlog(kind) for kind in Kind]
-            oldest = [self.text.zrange(_keys(kind, ns)[0], 0, 0, withscores=True) for kind in Kind]
-            first = min((float(o[0][1]) for o in oldest if o), default=None)
+            oldest = [outbox.leased_and_oldest(kind)[1] for kind in Kind]
+            first = min((o for o in oldest if o is not None), default=None)
+            waited = max(0.0, (now_ms - first) / 1000) if first is not None else 0.0
             limiter = RateLimiter(
                 self.text,
                 view.crm_api_key.get_secret_value(),
@@ -198,7 +208,7 @@ class Reader:
                     name=name,
                     outbox_total=sum(b.total for b in backlogs),
                     outbox_due=sum(b.due for b in backlogs),
-                    oldest_due_seconds=max(0.0, (now_ms - first) / 1000) if first else 0.0,
+                    oldest_due_seconds=waited,
                     in_flight=limiter.in_flight(),
                     max_in_flight=limiter.max_in_flight,
                     per_minute=limiter.per_minute,
