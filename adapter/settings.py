@@ -32,6 +32,7 @@ from adapter.store_settings import (
     WooCommerceStore,
     check_store_keys,
 )
+from adapter.tenants import TenantConfig, check_tenants
 
 CONFIG_ENV = "ADAPTER_CONFIG"
 
@@ -135,6 +136,10 @@ class Settings(BaseSettings):
     # how long a partly full batch may wait for company before it is sent
     batch_linger_seconds: float = Field(default=0.5, ge=0, le=2)
 
+    # other CRM organisations and the stores that feed them (adapter.tenants); the
+    # CRM settings above are the default tenant's, fed by every store none claims
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+
     # operations
     admin_token: SecretStr | None = None
     # Bearer token /metrics then requires (unset: /metrics is open, as Prometheus expects)
@@ -201,6 +206,12 @@ class Settings(BaseSettings):
                 "must be an http(s) URL, e.g. https://<project>.supabase.co/functions/v1"
             )
         return value.rstrip("/")
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants(cls, value: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        check_tenants(value)
+        return value
 
     @classmethod
     def settings_customise_sources(

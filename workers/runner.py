@@ -191,7 +191,7 @@ def _drain(
         if any(Queue(name, connection=ctx.rq_redis).count for name in names):
             continue
         ledger = ctx.ledger.backlog()
-        backlogs = [ctx.outbox.backlog(kind) for kind in Kind]
+        backlogs = [t.outbox.backlog(kind) for t in ctx.all_tenants() for kind in Kind]
         if not ledger.total and not any(b.total for b in backlogs):
             return worked
         waits = [b.next_in for b in backlogs if b.next_in is not None]

@@ -22,6 +22,7 @@ from typing import Any
 
 from adapter.ledger import State, Taken
 from adapter.ledger.record import decode_raw
+from adapter.tenants import DEFAULT_TENANT
 from workers import intake, retained, tracing
 from workers.context import Context
 from workers.testpoints import pause_at
@@ -106,6 +107,8 @@ def _settle(ctx: Context, taken: Taken, token: str, report: TakeReport) -> None:
         state, fields = "mapped", {"commands": str(outcome.commands)}
         if not outcome.duplicate:
             fields["outbox"] = json.dumps(outcome.queued)
+        if outcome.tenant != DEFAULT_TENANT:
+            fields["tenant"] = outcome.tenant
         report.mapped += 1
     acked = ctx.ledger.ack(
         taken.digest, token, state=state, outcome=fields, external_ids=outcome.external_ids

@@ -33,6 +33,7 @@ from pydantic import BaseModel, SecretStr, TypeAdapter
 from adapter import __version__
 from adapter.crm.errors import (
     CrmBadResponse,
+    CrmKeyRefused,
     CrmServerError,
     CrmUnavailable,
     PermanentCrmError,
@@ -201,6 +202,8 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
         raise RateLimited(retry_after_seconds(response.headers.get("Retry-After")), text)
     if status >= 500:
         raise CrmServerError(f"{what}: {status} {text}", status)
+    if status in (401, 403):
+        raise CrmKeyRefused(f"{what}: {status} {text}", status)
     raise PermanentCrmError(text, status)
 
 

@@ -11,7 +11,7 @@ Error texts are masked as logs are (a CRM's error may quote the address it refus
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,16 +78,19 @@ def _waiting(
 
 
 class Downstream:
-    """Reads on a `decode_responses=True` client."""
+    """Reads on a `decode_responses=True` client, over the outboxes and id maps of every
+    tenant (`namespaces`: their key prefixes, '' for the default tenant)."""
 
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.Redis, namespaces: Sequence[str] = ("",)) -> None:
         self.redis = connection
-        self.outbox = Outbox(connection)
-        self.idmap = IdMap(connection)
+        self.outboxes = [Outbox(connection, ns=ns) for ns in namespaces]
+        self.idmaps = [IdMap(connection, ns=ns) for ns in namespaces]
+        self.outbox = self.outboxes[0]
+        self.idmap = self.idmaps[0]
         self.deadletters = DeadLetters(connection)
 
     def outbox_size(self) -> int:
-        return self.outbox.size()
+        return sum(outbox.size() for outbox in self.outboxes)
 
     def waiting(self, origins: Iterable[str] | None = None) -> list[Waiting]:
         """Every outbox entry (of the deliveries `origins`, if given), soonest first;
@@ -96,25 +99,28 @@ class Downstream:
         if self.outbox_size() > MAX_SCANNED_ENTRIES:
             return []
         found: list[Waiting] = []
-        for kind in Kind:
+        for outbox, kind in ((o, k) for o in self.outboxes for k in Kind):
             entries = [
                 (entry_id, entry)
-                for entry_id, entry in self.outbox.entries(kind)
+                for entry_id, entry in outbox.entries(kind)
                 if wanted is None or entry.origin in wanted
             ]
             if not entries:
                 continue
-            times = self.outbox.schedule(kind, [entry_id for entry_id, _ in entries])
+            times = outbox.schedule(kind, [entry_id for entry_id, _ in entries])
             for (entry_id, entry), (ready, leased) in zip(entries, times, strict=True):
                 found.append(_waiting(entry_id, kind, entry, ready, leased))
         return sorted(found, key=lambda w: (w.next_try_at or 0.0, w.entry_id))
 
     def crm_ids(self, external_ids: Iterable[str]) -> dict[str, CrmIds]:
         """The CRM records known for these external ids (those with none left out)."""
+        wanted = list(external_ids)
         found: dict[str, CrmIds] = {}
-        for external_id, record in self.idmap.get_many(external_ids).items():
-            if record.deal_id or record.contact_id:
-                found[external_id] = CrmIds(record.deal_id, record.contact_id)
+        # a store belongs to one tenant, so an external id has records in one id map
+        for idmap in self.idmaps:
+            for external_id, record in idmap.get_many(wanted).items():
+                if (record.deal_id or record.contact_id) and external_id not in found:
+                    found[external_id] = CrmIds(record.deal_id, record.contact_id)
         return found
 
     def command_letters(self, origins: Iterable[str]) -> list[DeadLetter]:

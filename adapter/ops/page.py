@@ -149,6 +149,33 @@ def _crm(snapshot: Snapshot) -> str:
     return _table(None, rows, [False, False], "")
 
 
+def _tenants(snapshot: Snapshot) -> str:
+    """Each tenant's outbox and CRM, under the CRM section (nothing without tenants)."""
+    if not snapshot.tenants:
+        return ""
+    rows = []
+    for t in snapshot.tenants:
+        if t.key_refused is not None:
+            since = _when(float(t.key_refused.get("since", 0)))
+            crm = f'<span class="bad">key refused ({_e(t.key_refused.get("status"))}) since '
+            crm += f"{_e(since)}: waiting</span>"
+        elif t.paused_for:
+            crm = f'<span class="bad">paused {t.paused_for:.0f}s (429)</span>'
+        else:
+            crm = f'<span class="ok">ok</span>, last success {_e(_when(t.last_crm_success))}'
+        rows.append(
+            [
+                f"<code>{_e(t.name)}</code>",
+                _e(t.outbox_total),
+                _e(f"{t.oldest_due_seconds:.1f}"),
+                _e(f"{t.in_flight} / {t.max_in_flight}"),
+                crm,
+            ]
+        )
+    headers = ["tenant", "outbox", "oldest due (s)", "in flight", "CRM"]
+    return "<h3>Tenants</h3>" + _table(headers, rows, [False, True, True, True, False], "")
+
+
 def _workers(snapshot: Snapshot) -> str:
     rows = [
         [
@@ -320,7 +347,7 @@ def render(view: View, csrf: str, flash: Flash | None = None) -> str:
         "queues": _queues(snapshot),
         "outbox": _outbox(snapshot),
         "waiting": _waiting(view.waiting, snapshot.outbox_total),
-        "crm": _crm(snapshot),
+        "crm": _crm(snapshot) + _tenants(snapshot),
         "workers": _workers(snapshot),
         "dead_class": dead_css,
         "dead_letter_count": _e(snapshot.dead_letters),

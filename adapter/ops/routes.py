@@ -83,6 +83,8 @@ def readyz(request: Request) -> Response:
             alive = 0
         window = f"{status.HEARTBEAT_TTL:.0f}s"
         checks["workers"] = f"ok ({alive} alive)" if alive else f"no heartbeat in the last {window}"
+        if _ops(request).settings.tenants:
+            checks["tenants"] = _tenants_check(reader)
     ready = all(value.startswith("ok") for value in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
@@ -94,6 +96,18 @@ def _metrics_allowed(request: Request, token: SecretStr | None) -> bool:
         return True
     given = auth.bearer(request)
     return given is not None and auth.token_matches(token, given)
+
+def _tenants_check(reader: Reader) -> str:
+    """Tenants whose CRM refuses their key are named, but the web side stays ready: it
+    still takes every tenant's webhooks (those wait for the key), and taking it out of
+    rotation would stop the other tenants too."""
+    try:
+        refused = [t.name for t in reader.tenant_states() if t.key_refused is not None]
+    except redis.RedisError:
+        return "unknown (redis error)"
+    if not refused:
+        return "ok"
+    return f"ok (paused, the CRM refuses the API key of: {', '.join(refused)})"
 
 
 async def metrics_endpoint(request: Request) -> Response:
