@@ -77,6 +77,13 @@ def readyz(request: Request) -> Response:
         checks["redis_durability"] = redis_safety.check(
             reader.text, _ops(request).settings.redis_allow_no_aof
         ).describe()
+        refused = redis_safety.probe_writes(reader.text)
+        checks["redis_writes"] = (
+            "ok"
+            if refused is None
+            else f"refused: {refused}; webhooks are answered 503 with Retry-After and "
+            "the workers wait, resuming by themselves once Redis takes writes again"
+        )
         try:
             alive = len(status.read_status(reader.text)["workers"])
         except redis.RedisError:
