@@ -67,7 +67,8 @@ async def api(request: Request) -> Response:
     path = "/" + request.path_params["path"]
     started = time.perf_counter()
     response, hold = await _answer(sandbox, request, path)
-    sandbox.stats.request(request.method, path, response.status_code)
+    org_id = sandbox.org_for_key(request.headers.get("x-api-key", ""))
+    sandbox.stats.request(request.method, path, response.status_code, org_id)
     # Paths only: query strings carry emails and phones, which stay out of logs.
     log.info(
         "%s %s %d %.1fms",
