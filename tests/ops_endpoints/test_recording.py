@@ -24,6 +24,17 @@ def bound(redis_url: str) -> Iterator[redis.Redis]:
     connection.close()
 
 
+def stripe_event(n: int) -> WebhookDelivery:
+    return WebhookDelivery(
+        source="stripe",
+        topic="invoice.paid",
+        delivery_id=f"evt_{n}",
+        received_at=datetime(2026, 11, 28, tzinfo=UTC) + timedelta(seconds=n),
+        headers={},
+        payload={"customer_email": "ada@example.com"},
+    )
+
+
 def flush(recorder: metrics.WebRecorder, url: str) -> None:
     async def main() -> None:
         client = AsyncRedis.from_url(url)
@@ -107,17 +118,8 @@ def test_recent_deliveries_keep_the_newest_fifty_newest_first(
     redis_url: str, text_redis: redis.Redis
 ) -> None:
     recorder = metrics.WebRecorder()
-    start = datetime(2026, 11, 28, tzinfo=UTC)
     for n in range(60):
-        delivery = WebhookDelivery(
-            source="stripe",
-            topic="invoice.paid",
-            delivery_id=f"evt_{n}",
-            received_at=start + timedelta(seconds=n),
-            headers={},
-            payload={"customer_email": "ada@example.com"},
-        )
-        recorder.on_delivery(delivery, "queued")
+        recorder.on_delivery(stripe_event(n), "queued")
     flush(recorder, redis_url)
     recent = metrics.read_recent(text_redis)
     assert [r.id for r in recent] == [f"evt_{n}" for n in range(59, 9, -1)]
@@ -128,22 +130,17 @@ def test_verified_deliveries_reach_the_event_stream_in_order_in_one_command(
     redis_url: str, text_redis: redis.Redis
 ) -> None:
     recorder = metrics.WebRecorder()
-    start = datetime(2026, 11, 28, tzinfo=UTC)
     for n in range(30):
-        delivery = WebhookDelivery(
-            source="shopify",
-            topic="orders/create",
-            delivery_id=f"wh-{n}",
-            received_at=start,
-            shop_domain="store.myshopify.com" if n % 2 else None,
-            payload={"email": "ada@example.com"},
+        shop = "store.myshopify.com" if n % 2 else None
+        delivery = stripe_event(n).model_copy(
+            update={"source": "shopify", "topic": "orders/create", "shop_domain": shop}
         )
         recorder.on_delivery(delivery, "duplicate" if n == 7 else "queued")
     stats = text_redis.info("commandstats")
     before = {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("xadd", "eval")}
     flush(recorder, redis_url)
     found = events.latest(text_redis, count=100)
-    assert [e.get("id") for e in found] == [f"wh-{n}" for n in range(30)]
+    assert [e.get("id") for e in found] == [f"evt_{n}" for n in range(30)]
     assert {e.kind for e in found} == {"verified"}
     assert found[7].get("outcome") == "duplicate"
     assert (found[0].get("scope"), found[1].get("scope")) == ("-", "store.myshopify.com")
