@@ -91,7 +91,8 @@ def test_trace_shows_a_delivered_order_with_its_crm_ids(pipeline: Pipeline) -> N
     assert received["size"] > 0
     assert "payload" not in received
     commands = steps(trace, "mapped")[0]["commands"]
-    assert [c["kind"] for c in commands] == ["upsert_deal"]
+    # the order's deal, and the completion of its buyer's contact (issue 13)
+    assert [c["kind"] for c in commands] == ["upsert_deal", "complete_contact"]
     delivered = steps(trace, "delivered")[0]
     deal_ids = {str(d.id) for d in pipeline.crm.deals()}
     assert delivered["deal_id"] in deal_ids
@@ -182,7 +183,7 @@ def test_tail_follows_delivered_rejected_and_dead_lettered_deliveries(pipeline: 
         assert pipeline.send_bad_signature() == 401
         form_id = pipeline.send_form(EMAIL)
         tail.expect(webhook_id, "verified")
-        tail.expect(webhook_id, "mapped -> 1 command(s)")
+        tail.expect(webhook_id, "mapped -> 2 command(s)")
         delivered = tail.expect(webhook_id, "delivered", "deal ")
         tail.expect("shopify", "rejected 401")
         dead = tail.expect(form_id, "dead-lettered", "no valid email or phone")
