@@ -34,7 +34,7 @@ def app_from_environment() -> Starlette:
     app = create_served_app(settings)
     # What start-up built lives as long as the process: kept out of the collector's
     # passes, which otherwise walk all of it again and again while each request's
-    # parsed body comes and goes (a twelfth of the ingest CPU; docs/benchmarks.md).
+    # parsed body comes and goes (~25 us of CPU a request; docs/benchmarks.md).
     gc.freeze()
     return app
 

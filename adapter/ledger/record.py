@@ -11,7 +11,7 @@ size. Then its state and what it became:
               `external_ids`: the CRM records they touch);
 - `dead`      it could not be mapped (`dead_letter`, `reason`).
 
-The web side stores that JSON as it is: compressing it there cost a third of the
+The web side stores that JSON as it is: compressing it there cost a fifth of the
 ingest path's CPU (docs/benchmarks.md), on the request a provider waits for. The
 worker that settles the record swaps in the zlib-compressed form (`compact`), so what
 is retained for replay is compressed; a reader tells the two forms apart by the first
