@@ -200,6 +200,14 @@ class Stack:
                 "dead_letters": DeadLetters(text).count(),
             }
 
+    def drained(self) -> bool:
+        """Nothing left in the ledger or the outbox (False while Redis is away)."""
+        try:
+            backlog = self.backlog()
+        except redis.RedisError:
+            return False
+        return not (backlog["ledger"] or backlog["outbox"])
+
     def failed_jobs(self) -> list[str]:
         """Why each failed delivery job failed (the last line of its exception)."""
         with redis.Redis.from_url(self.redis_url) as store:
