@@ -67,7 +67,8 @@ async def api(request: Request) -> Response:
     path = "/" + request.path_params["path"]
     started = time.perf_counter()
     response, hold = await _answer(sandbox, request, path)
-    sandbox.stats.request(request.method, path, response.status_code)
+    rows = getattr(request.state, "bulk_rows", None)
+    sandbox.stats.request(request.method, path, response.status_code, request.url.query, rows)
     # Paths only: query strings carry emails and phones, which stay out of logs.
     log.info(
         "%s %s %d %.1fms",
@@ -138,3 +139,4 @@ async def _handle(
     finally:
         if "bulk_rows" in call.observed:
             sandbox.stats.bulk_rows(path, call.observed["bulk_rows"])
+            request.state.bulk_rows = call.observed["bulk_rows"]
