@@ -8,8 +8,9 @@ Extension points for operations: `create_app(..., routes=[...])` appends routes 
 the webhook ones (health, metrics), `on_outcome(source, topic, outcome)` is called once
 per request with the result (`queued`, `duplicate`, `ignored`, `spam` or an error kind),
 `on_delivery(delivery, outcome)` once per verified delivery (`queued`, `duplicate`,
-`ignored`), and `app.state.ingest.inbox` is the live Inbox (its `ping()` tells whether
-Redis answers).
+`ignored`), `on_reject(source, status, reason)` once per refused request (the
+reason is our own text: no header or body), and `app.state.ingest.inbox` is the live
+Inbox (its `ping()` tells whether Redis answers).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from adapter.sources.errors import (
     IngestError,
     InvalidPayload,
     QueueUnavailable,
+    SourceNotConfigured,
     UnknownEndpoint,
 )
 from adapter.store_settings import STORE_KEY
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 OutcomeHook = Callable[[str, str, str], None]
 # a verified delivery and its outcome
 DeliveryHook = Callable[[WebhookDelivery, str], None]
+# a refused request: (source, HTTP status, our reason)
+RejectHook = Callable[[str, int, str], None]
 # why a verified delivery is not handled, or None to queue it
 IgnorePredicate = Callable[[WebhookDelivery], str | None]
 
@@ -60,6 +64,10 @@ def _no_delivery_hook(delivery: WebhookDelivery, outcome: str) -> None:
     return None
 
 
+def _no_reject_hook(source: str, status: int, reason: str) -> None:
+    return None
+
+
 @dataclass
 class Ingest:
     """What the endpoints share: settings, the inbox (set while the app runs), the hooks."""
@@ -68,6 +76,7 @@ class Ingest:
     ignore: IgnorePredicate
     on_outcome: OutcomeHook = _no_hook
     on_delivery: DeliveryHook = _no_delivery_hook
+    on_reject: RejectHook = _no_reject_hook
     inbox: Inbox | None = field(default=None)
 
     def require_inbox(self) -> Inbox:
@@ -130,6 +139,8 @@ def _headers(request: Request) -> dict[str, str]:
 
 async def _shopify(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.shopify_webhook_secrets and not settings.shopify_shop_secrets:
+        raise SourceNotConfigured("no secret configured for shopify")
     body = await read_body(request, settings.max_body_bytes)
     headers = _headers(request)
     keys = shopify.signing_keys(
@@ -146,6 +157,8 @@ async def _shopify(request: Request, ingest: Ingest) -> Answer:
 
 async def _stripe(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.stripe_webhook_secrets:
+        raise SourceNotConfigured("no secret configured for stripe")
     body = await read_body(request, settings.max_body_bytes)
     keys = [secret.get_secret_value().encode("utf-8") for secret in settings.stripe_webhook_secrets]
     headers = _headers(request)
@@ -180,6 +193,8 @@ def _store_key(request: Request, name: str) -> str:
 
 async def _woocommerce(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.woocommerce_webhook_secrets and not settings.woocommerce_stores:
+        raise SourceNotConfigured("no secret configured for woocommerce")
     store = _store_key(request, "store")
     body = await read_body(request, settings.max_body_bytes)
     headers = _headers(request)
@@ -197,6 +212,10 @@ async def _woocommerce(request: Request, ingest: Ingest) -> Answer:
 
 async def _salla(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not (
+        settings.salla_webhook_secrets or settings.salla_webhook_tokens or settings.salla_merchants
+    ):
+        raise SourceNotConfigured("no secret or token configured for salla")
     body = await read_body(request, settings.max_body_bytes)
     headers = _headers(request)
     merchant = salla.merchant_hint(body)
@@ -214,6 +233,8 @@ async def _salla(request: Request, ingest: Ingest) -> Answer:
 
 async def _paymob(request: Request, ingest: Ingest) -> Answer:
     settings = ingest.settings
+    if not settings.paymob_hmac_secrets and not settings.paymob_integrations:
+        raise SourceNotConfigured("no HMAC secret configured for paymob")
     integration = _store_key(request, "integration")
     offered = paymob.offered_hmac(request.query_params)
     body = await read_body(request, settings.max_body_bytes)
@@ -256,6 +277,10 @@ def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Re
         except IngestError as exc:
             log.info("refused %s delivery: %s (%s)", source, exc.kind, exc.reason)
             _report(ingest, source, "", exc.kind)
+            try:
+                ingest.on_reject(source, exc.status, exc.reason)
+            except Exception:
+                log.exception("on_reject hook failed")
             headers = None
             if isinstance(exc, QueueUnavailable):
                 headers = {"Retry-After": str(exc.retry_after_seconds)}
@@ -267,18 +292,21 @@ def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Re
 
 
 def webhook_routes() -> list[BaseRoute]:
+    """Each path also with a trailing slash, answered the same: providers do not follow
+    the redirect Starlette would otherwise answer."""
+    endpoints = [
+        ("/webhooks/shopify", _endpoint("shopify", _shopify)),
+        ("/webhooks/stripe", _endpoint("stripe", _stripe)),
+        ("/webhooks/forms/{form_id}", _endpoint("form", _form)),
+        ("/webhooks/woocommerce/{store}", _endpoint("woocommerce", _woocommerce)),
+        ("/webhooks/salla", _endpoint("salla", _salla)),
+        ("/webhooks/paymob/{integration}", _endpoint("paymob", _paymob)),
+        ("/webhooks/{source}", _endpoint("unknown", _unknown_source)),
+    ]
     return [
-        Route("/webhooks/shopify", _endpoint("shopify", _shopify), methods=["POST"]),
-        Route("/webhooks/stripe", _endpoint("stripe", _stripe), methods=["POST"]),
-        Route("/webhooks/forms/{form_id}", _endpoint("form", _form), methods=["POST"]),
-        Route(
-            "/webhooks/woocommerce/{store}",
-            _endpoint("woocommerce", _woocommerce),
-            methods=["POST"],
-        ),
-        Route("/webhooks/salla", _endpoint("salla", _salla), methods=["POST"]),
-        Route("/webhooks/paymob/{integration}", _endpoint("paymob", _paymob), methods=["POST"]),
-        Route("/webhooks/{source}", _endpoint("unknown", _unknown_source), methods=["POST"]),
+        Route(path + slash, endpoint, methods=["POST"])
+        for path, endpoint in endpoints
+        for slash in ("", "/")
     ]
 
 
@@ -299,6 +327,7 @@ def create_app(
     on_outcome: OutcomeHook | None = None,
     ignore: IgnorePredicate | None = None,
     on_delivery: DeliveryHook | None = None,
+    on_reject: RejectHook | None = None,
 ) -> Starlette:
     """The ASGI app. `routes` are added after the webhook routes; `ignore` replaces
     `adapter.mapping.ignore_reason` (tests only); `on_outcome` sees every answer,
@@ -314,6 +343,7 @@ def create_app(
         ignore=ignore or ignore_by_mapping,
         on_outcome=on_outcome or _no_hook,
         on_delivery=on_delivery or _no_delivery_hook,
+        on_reject=on_reject or _no_reject_hook,
     )
 
     @asynccontextmanager

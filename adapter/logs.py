@@ -157,7 +157,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every configured secret value: webhook secrets, form secrets, CRM key, admin token."""
+    """Every configured secret value: webhook secrets, form secrets, CRM keys (every
+    tenant's too), admin token."""
     values = [s.get_secret_value() for s in settings.shopify_webhook_secrets]
     for shop_secrets in settings.shopify_shop_secrets.values():
         values += [s.get_secret_value() for s in shop_secrets]
@@ -165,6 +166,7 @@ def secret_values(settings: Settings) -> list[str]:
     for form in settings.forms.values():
         values += [s.get_secret_value() for s in form.auth.secrets]
     values.append(settings.crm_api_key.get_secret_value())
+    values += [t.crm_api_key.get_secret_value() for t in settings.tenants.values()]
     if settings.admin_token is not None:
         values.append(settings.admin_token.get_secret_value())
     password = urlsplit(settings.redis_url).password

@@ -14,9 +14,15 @@ Two ways in:
 - the web side records into a `WebRecorder`: a dict increment per request, written
   to Redis in one pipeline about every second (`WebRecorder.run`) and before a
   scrape, so the ingestion hot path never waits on a metric;
-- workers call the module functions (`crm_call`, `batch_settled`, `rate_limit_wait`,
+- workers call the module functions (`crm_request`, `batch_settled`, `rate_limit_wait`,
   `dead_lettered`), written at once through the connection given to `bind()` (a few
   per CRM request; `workers.context` binds its Redis). Unbound, they do nothing.
+
+Per minute, for the `/status` chart: hash `metrics:minute:<Unix minute>` (fields
+`deliveries`: verified deliveries stored, `crm_requests`: requests sent to the CRM),
+expiring after two hours.
+
+Events for `adapter tail` (`adapter.events`) travel in the same pipelines.
 
 Label values are ours, never a header or payload value: sources, topics and outcomes
 are checked against fixed sets (anything else becomes "other").
@@ -31,8 +37,7 @@ import math
 import time
 from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -40,6 +45,7 @@ from typing import Any, Literal
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
+from adapter import events
 from adapter.mapping.config import SHOPIFY_TOPICS, STRIPE_EVENTS
 from adapter.mapping.store_config import PAYMOB_TYPES, SALLA_EVENTS, WOOCOMMERCE_TOPICS
 from adapter.webhook import WebhookDelivery
@@ -49,6 +55,9 @@ log = logging.getLogger(__name__)
 PREFIX = "metrics:"
 RECENT_KEY = "metrics:recent"
 RECENT_LIMIT = 50
+MINUTE_PREFIX = "metrics:minute:"
+MINUTE_TTL_SECONDS = 2 * 3600
+PER_MINUTE = ("deliveries", "crm_requests")
 SEPARATOR = "|"
 OTHER = "other"
 
@@ -164,6 +173,7 @@ OUTCOMES = frozenset(
         "stale",
         "unsupported_media_type",
         "unavailable",
+        "not_configured",
     }
 )
 REJECTIONS = OUTCOMES - {"queued", "duplicate", "ignored", "spam"}
@@ -232,6 +242,15 @@ class Writes:
     ints: dict[tuple[str, str], int] = field(default_factory=dict)
     floats: dict[tuple[str, str], float] = field(default_factory=dict)
     recent: list[str] = field(default_factory=list)
+    # (Unix minute, name) -> amount
+    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    events: list[dict[str, str]] = field(default_factory=list)
+    # (source, status, reason, at) of refused requests
+    rejected: list[tuple[str, int, str, float]] = field(default_factory=list)
+
+    def per_minute(self, name: str, amount: int = 1, at: float | None = None) -> None:
+        slot = (int((time.time() if at is None else at) // 60), name)
+        self.minutes[slot] = self.minutes.get(slot, 0) + amount
 
     def count(self, spec: Spec, labels: tuple[str, ...], amount: int = 1) -> None:
         slot = (spec.key, _field(labels))
@@ -248,12 +267,16 @@ class Writes:
         self.floats[total] = self.floats.get(total, 0.0) + sum(values)
 
     def __bool__(self) -> bool:
-        return bool(self.ints or self.floats or self.recent)
+        return bool(
+            self.ints or self.floats or self.recent or self.minutes or self.events or self.rejected
+        )
 
     def merge(self, other: Writes) -> None:
-        """Add `other`'s counts to these (its recent deliveries are dropped)."""
+        """Add `other`'s counts to these (its recent deliveries and events are dropped)."""
         for slot, amount in other.ints.items():
             self.ints[slot] = self.ints.get(slot, 0) + amount
+        for minute, amount in other.minutes.items():
+            self.minutes[minute] = self.minutes.get(minute, 0) + amount
         for slot, total in other.floats.items():
             self.floats[slot] = self.floats.get(slot, 0.0) + total
 
@@ -266,6 +289,13 @@ class Writes:
         if self.recent:
             pipe.lpush(RECENT_KEY, *self.recent)
             pipe.ltrim(RECENT_KEY, 0, RECENT_LIMIT - 1)
+        for (minute, name), amount in self.minutes.items():
+            pipe.hincrby(f"{MINUTE_PREFIX}{minute}", name, amount)
+            pipe.expire(f"{MINUTE_PREFIX}{minute}", MINUTE_TTL_SECONDS)
+        for source, status, reason, at in self.rejected:
+            events.queue_rejected(pipe, source, status, reason, at)
+        for fields in self.events:
+            events.queue_event(pipe, fields)
 
 
 class WebRecorder:
@@ -278,6 +308,8 @@ class WebRecorder:
         self._answers: list[tuple[str, str, str]] = []
         self._acks: list[tuple[str, float]] = []
         self._recent: deque[tuple[datetime, str, str, str, str]] = deque(maxlen=RECENT_LIMIT)
+        self._events: list[dict[str, str]] = []
+        self._rejected: deque[tuple[str, int, str, float]] = deque(maxlen=events.REJECTED_LIMIT)
         # counted but not written yet: Redis did not answer the last flush
         self._unwritten = Writes()
 
@@ -290,6 +322,20 @@ class WebRecorder:
         self._recent.append(
             (delivery.received_at, delivery.source, delivery.topic, outcome, delivery.delivery_id)
         )
+        self._events.append(
+            events.event_fields(
+                "verified",
+                source=delivery.source,
+                topic=delivery.topic[:80],
+                scope=(delivery.shop_domain or delivery.form_id or "-")[:120],
+                id=delivery.delivery_id[:120],
+                outcome=outcome,
+            )
+        )
+
+    def on_reject(self, source: str, status: int, reason: str) -> None:
+        """`create_app(on_reject=...)`: a refused request and why (no header, no body)."""
+        self._rejected.append((one_of(source, SOURCES), status, reason[:200], time.time()))
 
     def acked(self, source: str, seconds: float) -> None:
         self._acks.append((source, seconds))
@@ -308,9 +354,15 @@ class WebRecorder:
             by_source.setdefault(one_of(source, SOURCES), []).append(seconds)
         for source, values in by_source.items():
             writes.observe(ACK_SECONDS, (source,), values)
+        stored = sum(1 for *_, outcome in answers if outcome == "queued")
+        if stored:
+            writes.per_minute("deliveries", stored)
         # oldest first, so that LPUSH leaves the newest at the head
         writes.recent = [_recent_json(*entry) for entry in self._recent]
         self._recent.clear()
+        writes.events, self._events = self._events, []
+        writes.rejected = list(self._rejected)
+        self._rejected.clear()
         return writes
 
     async def flush(self, client: AsyncRedis) -> None:
@@ -381,25 +433,8 @@ def crm_request(method: str, path: str, status: int | None, seconds: float) -> N
     writes = Writes()
     writes.count(CRM_REQUESTS, (endpoint, status_label(status)))
     writes.observe(CRM_SECONDS, (endpoint,), [seconds])
+    writes.per_minute("crm_requests")
     _write(writes)
-
-
-@dataclass
-class CrmCall:
-    """Set `status` once the CRM answered; left None, the call counts as `error`."""
-
-    status: int | None = None
-
-
-@contextmanager
-def crm_call(method: str, path: str) -> Iterator[CrmCall]:
-    """Time one HTTP attempt at the CRM and count it by endpoint and status."""
-    call = CrmCall()
-    started = time.monotonic()
-    try:
-        yield call
-    finally:
-        crm_request(method, path, call.status, time.monotonic() - started)
 
 
 def batch_settled(
@@ -544,3 +579,29 @@ def guard_missed(record: str) -> None:
     writes = Writes()
     writes.count(GUARD_MISSES, (one_of(record, RECORD_KINDS),))
     _write(writes)
+
+
+@dataclass(frozen=True)
+class Minute:
+    start: float  # Unix time of the minute's first second
+    counts: dict[str, int]
+
+
+def read_minutes(
+    connection: redis.Redis, minutes: int = 60, now: float | None = None
+) -> list[Minute]:
+    """The last `minutes` minutes (the current one last), counts of `PER_MINUTE`."""
+    current = int((time.time() if now is None else now) // 60)
+    wanted = list(range(current - minutes + 1, current + 1))
+    with connection.pipeline(transaction=False) as pipe:
+        for minute in wanted:
+            pipe.hgetall(f"{MINUTE_PREFIX}{minute}")
+        raws: list[Any] = pipe.execute()
+    found = []
+    for minute, raw in zip(wanted, raws, strict=True):
+        counts = {name: 0 for name in PER_MINUTE}
+        for name, value in raw.items():
+            if _text(name) in counts:
+                counts[_text(name)] = int(value)
+        found.append(Minute(minute * 60.0, counts))
+    return found

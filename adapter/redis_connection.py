@@ -26,14 +26,11 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 
-from adapter.settings import Settings
+from adapter.settings import REDIS_URL_FORMS, Settings
 
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_PORT = 26379
-FORMS = (
-    "redis://host:6379/0, rediss://host:6380/0 (TLS), unix:///path/redis.sock "
-    "or redis+sentinel://host:26379[,host2:26379]/service[/db]"
-)
+FORMS = REDIS_URL_FORMS
 _SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
 
 

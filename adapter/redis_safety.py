@@ -14,6 +14,7 @@ INFO memory / persistence; where both are refused, a warning says nothing was ch
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import redis
@@ -147,3 +148,31 @@ def write_refusal(error: BaseException | str) -> str:
     if isinstance(error, str):
         return f"Redis refused the write: {text}"
     return f"Redis refused the write ({type(error).__name__})"
+
+
+# a key written (and expired at once) to learn whether Redis takes writes now
+PROBE_KEY = "adapter:write-probe:"
+
+
+def describe_trouble(exc: BaseException) -> str | None:
+    """What is wrong with Redis, in one phrase, or None if `exc` is not Redis trouble."""
+    if isinstance(exc, redis.ReadOnlyError):
+        return "Redis is read-only (a replica, or a failover under way)"
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or (
+        isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM")
+    ):
+        return "Redis is full (maxmemory reached with noeviction)"
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | ConnectionError):
+        return "Redis is unreachable"
+    if isinstance(exc, redis.BusyLoadingError):
+        return "Redis is loading its data"
+    return None
+
+
+def probe_writes(connection: redis.Redis) -> str | None:
+    """None when Redis accepts a write now, else what is wrong."""
+    try:
+        connection.set(PROBE_KEY + uuid.uuid4().hex[:8], b"1", px=1000)
+    except (redis.RedisError, OSError) as exc:
+        return describe_trouble(exc) or f"Redis refuses writes ({type(exc).__name__})"
+    return None

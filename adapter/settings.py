@@ -3,15 +3,20 @@
 The config file is named by `ADAPTER_CONFIG` (or `--config`). Environment variables
 win over the file. Comma-separated variables (`SHOPIFY_WEBHOOK_SECRETS`, ...) hold
 several values at once, which is how secret rotation works.
+
+An empty value (`CRM_BASE_URL=`, as `.env` files and compose's `${X:-}` produce) means
+unset, from every source: the setting keeps its default and does not count as configured.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -27,10 +32,20 @@ from adapter.store_settings import (
     WooCommerceStore,
     check_store_keys,
 )
+from adapter.tenants import TenantConfig, check_tenants
 
 CONFIG_ENV = "ADAPTER_CONFIG"
 
 SecretList = Annotated[list[SecretStr], NoDecode]
+CommaList = Annotated[list[str], NoDecode]
+
+# what redis-py's from_url accepts, with room for `+` variants (e.g. Sentinel)
+# the forms of REDIS_URL the adapter connects to (see adapter.redis_connection)
+REDIS_URL_FORMS = (
+    "redis://host:6379/0, rediss://host:6380/0 (TLS), unix:///path/redis.sock "
+    "or redis+sentinel://host:26379[,host2:26379]/service[/db]"
+)
+_REDIS_SCHEME = re.compile(r"(rediss?|unix)(\+[a-z]+)?", re.IGNORECASE)
 
 
 def _split_secrets(value: Any) -> Any:
@@ -121,12 +136,35 @@ class Settings(BaseSettings):
     # how long a partly full batch may wait for company before it is sent
     batch_linger_seconds: float = Field(default=0.5, ge=0, le=2)
 
+    # other CRM organisations and the stores that feed them (adapter.tenants); the
+    # CRM settings above are the default tenant's, fed by every store none claims
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+
     # operations
     admin_token: SecretStr | None = None
+    # Bearer token /metrics then requires (unset: /metrics is open, as Prometheus expects)
+    metrics_token: SecretStr | None = None
+    # addresses of reverse proxies whose X-Forwarded-For/-Proto are believed ("*": any)
+    trusted_proxies: CommaList = Field(default_factory=list)
+    # request line + headers; a longer head is refused with 431 before it is buffered
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    # where `adapter dev` says where it runs (default: $XDG_STATE_HOME/crm-adapter/dev.json)
+    dev_state_file: Path | None = None
 
     mapping: MappingConfig = Field(default_factory=MappingConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {
+                key: value
+                for key, value in values.items()
+                if not (isinstance(value, str) and not value.strip())
+            }
+        return values
 
     @field_validator(
         "shopify_webhook_secrets",
@@ -135,6 +173,7 @@ class Settings(BaseSettings):
         "salla_webhook_secrets",
         "salla_webhook_tokens",
         "paymob_hmac_secrets",
+        "trusted_proxies",
         mode="before",
     )
     @classmethod
@@ -145,6 +184,33 @@ class Settings(BaseSettings):
     @classmethod
     def _store_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         check_store_keys(value, "store")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            # the value is not echoed: it may hold a password
+            raise ValueError(f"has no scheme: write it as {REDIS_URL_FORMS}")
+        if not _REDIS_SCHEME.fullmatch(scheme) or not rest:
+            raise ValueError(f"must look like {REDIS_URL_FORMS}")
+        return value
+
+    @field_validator("crm_base_url")
+    @classmethod
+    def _crm_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http(s) URL, e.g. https://<project>.supabase.co/functions/v1"
+            )
+        return value.rstrip("/")
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants(cls, value: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        check_tenants(value)
         return value
 
     @classmethod

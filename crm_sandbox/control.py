@@ -50,6 +50,41 @@ async def create_org(request: Request) -> Response:
     return JSONResponse(org.to_json(key), 201)
 
 
+async def _api_key(request: Request) -> str | JSONResponse:
+    try:
+        data = await _json_body(request)
+    except ValueError:
+        return _bad("Invalid JSON body")
+    api_key = data.get("api_key") if isinstance(data, dict) else None
+    if not isinstance(api_key, str) or not api_key:
+        return _bad("api_key must be a non-empty string")
+    return api_key
+
+
+async def revoke_key(request: Request) -> Response:
+    api_key = await _api_key(request)
+    if isinstance(api_key, JSONResponse):
+        return api_key
+    org_id = await run_in_threadpool(_sandbox(request).revoke_key, api_key)
+    if org_id is None:
+        return _bad("no such api_key", 404)
+    return JSONResponse({"org_id": org_id, "revoked": True})
+
+
+async def add_key(request: Request) -> Response:
+    api_key = await _api_key(request)
+    if isinstance(api_key, JSONResponse):
+        return api_key
+    org_id = request.path_params["org_id"]
+    try:
+        org = await run_in_threadpool(_sandbox(request).add_key, org_id, api_key)
+    except KeyTakenError as exc:
+        return _bad(str(exc), 409)
+    if org is None:
+        return _bad("no such organisation", 404)
+    return JSONResponse(org.to_json(api_key), 201)
+
+
 async def reset(request: Request) -> Response:
     await run_in_threadpool(_sandbox(request).reset)
     return Response(status_code=204)
@@ -83,6 +118,8 @@ async def health(request: Request) -> Response:
 
 routes = [
     Route("/orgs", create_org, methods=["POST"]),
+    Route("/orgs/{org_id}/keys", add_key, methods=["POST"]),
+    Route("/keys/revoke", revoke_key, methods=["POST"]),
     Route("/reset", reset, methods=["POST"]),
     Route("/stats", stats, methods=["GET"]),
     Route("/requests", requests, methods=["GET"]),

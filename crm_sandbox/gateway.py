@@ -67,8 +67,11 @@ async def api(request: Request) -> Response:
     path = "/" + request.path_params["path"]
     started = time.perf_counter()
     response, hold = await _answer(sandbox, request, path)
+    org_id = sandbox.org_for_key(request.headers.get("x-api-key", ""))
     rows = getattr(request.state, "bulk_rows", None)
-    sandbox.stats.request(request.method, path, response.status_code, request.url.query, rows)
+    sandbox.stats.request(
+        request.method, path, response.status_code, org_id, request.url.query, rows
+    )
     # Paths only: query strings carry emails and phones, which stay out of logs.
     log.info(
         "%s %s %d %.1fms",

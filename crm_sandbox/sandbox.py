@@ -77,6 +77,26 @@ class Sandbox:
             self._keys = tx.all_keys()
         return org, key
 
+    def revoke_key(self, key: str) -> str | None:
+        """The key stops working at once (401); the organisation it belonged to."""
+        with self._keys_lock, self.store.transaction() as tx:
+            owner = tx.remove_key(key)
+            self._keys = tx.all_keys()
+        return owner
+
+    def add_key(self, org_id: str, key: str) -> OrgInfo | None:
+        """Give an organisation one more key (or a revoked one back); None: no such org."""
+        with self._keys_lock, self.store.transaction() as tx:
+            info = tx.org(org_id)
+            if info is None:
+                return None
+            owner = self._keys.get(key)
+            if owner is not None and owner != org_id:
+                raise KeyTakenError("api_key is already registered")
+            tx.add_key(org_id, key)
+            self._keys = tx.all_keys()
+            return tx.org(org_id)
+
     def reset(self) -> None:
         """Forget contacts, deals, stats, rate-limit windows and faults; keep orgs and keys."""
         with self.store.transaction() as tx:

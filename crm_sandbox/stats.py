@@ -28,14 +28,27 @@ class Stats:
             self._rate_limited = 0
             self._faults = dict.fromkeys(MODES, 0)
             self._total = 0
+            # org id -> "METHOD /path" -> status -> count: which organisation each
+            # request reached (requests with an unknown key reach none)
+            self._orgs: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = defaultdict(
+                lambda: defaultdict(lambda: defaultdict(int))
+            )
             self._log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
 
     def request(
-        self, method: str, path: str, status: int, query: str = "", rows: int | None = None
+        self,
+        method: str,
+        path: str,
+        status: int,
+        org_id: str | None = None,
+        query: str = "",
+        rows: int | None = None,
     ) -> None:
         with self._lock:
             self._requests[f"{method} {path}"][str(status)] += 1
             self._total += 1
+            if org_id is not None:
+                self._orgs[org_id][f"{method} {path}"][str(status)] += 1
             entry = {"n": self._total, "method": method, "path": path, "query": query}
             entry.update(status=status, rows=rows)
             self._log.append(entry)
@@ -65,4 +78,8 @@ class Stats:
                 "rate_limited": self._rate_limited,
                 "faults": dict(self._faults),
                 "total_requests": self._total,
+                "orgs": {
+                    org: {k: dict(v) for k, v in requests.items()}
+                    for org, requests in self._orgs.items()
+                },
             }

@@ -207,6 +207,13 @@ class Tx:
     def add_key(self, org_id: str, key: str) -> None:
         self._c.execute("INSERT OR IGNORE INTO api_keys (key, org_id) VALUES (?, ?)", (key, org_id))
 
+    def remove_key(self, key: str) -> str | None:
+        """Revoke a key; the organisation it belonged to, or None if it was unknown."""
+        owner = self.key_owner(key)
+        if owner is not None:
+            self._c.execute("DELETE FROM api_keys WHERE key = ?", (key,))
+        return owner
+
     def key_owner(self, key: str) -> str | None:
         found = self._c.execute("SELECT org_id FROM api_keys WHERE key = ?", (key,)).fetchone()
         return found[0] if found else None

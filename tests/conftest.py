@@ -11,6 +11,15 @@ from tests.support.processes import Process, start_redis
 from tests.support.shared import FIXTURES, SHARED_SETTING, SKIP_PREFIX, shared_root
 
 
+@pytest.fixture(autouse=True)
+def dev_state_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where this test's `adapter dev` says where it runs: never the user's own state
+    file, so no test follows (or clobbers) a dev mode running on the machine."""
+    path = tmp_path / "adapter-dev.json"
+    monkeypatch.setenv("DEV_STATE_FILE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def redis_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     """One real redis-server for the session, on a free loopback port, with AOF as deployed."""

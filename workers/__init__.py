@@ -49,6 +49,17 @@ their completion), so we never send a request the CRM would refuse; at most
 `crm_max_in_flight` in flight, as leases that free themselves; a 429 pauses the key for
 every worker for its Retry-After. Keys are named by a hash of the API key.
 
+Tenants (`adapter.tenants`, docs/tenants.md)
+--------------------------------------------
+Each store feeds one CRM organisation (a tenant); the top-level CRM settings are the
+default tenant's. Intake decides a delivery's tenant from its source and store and
+queues its commands in that tenant's outbox. Everything after that is per tenant
+(`Context.for_tenant`): its outbox, flush jobs (`flush_outbox(kind, tenant)`), id
+map, snapshots, customer look-ups (Redis keys under `tenant:<name>:`), CRM client,
+rate limiter and in-flight bound. A 401/403 (`CrmKeyRefused`) pauses only that
+tenant: its entries wait, uncounted as failures, and the request after each pause
+probes the key again.
+
 Effectively once
 ----------------
 - Claims lock what they touch (the external id, the contact's email or phone, hashed)

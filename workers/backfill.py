@@ -144,7 +144,9 @@ def map_order(record: OrderRecord, shop: str, ctx: Context) -> list[AnyCommand]:
 
 
 def run_backfill(ctx: Context, job: Job, report: Report = _no_report) -> Progress:
-    """Queue the file's orders, from the checkpoint on; the final counts."""
+    """Queue the file's orders, from the checkpoint on, in the shop's tenant; the final
+    counts."""
+    ctx = ctx.for_tenant(ctx.router.tenant_of("shopify", job.shop))
     digest = file_digest(job.path)
     checkpoint = Checkpoint(ctx, checkpoint_key(digest, job.shop))
     saved = {} if job.restart else checkpoint.load()

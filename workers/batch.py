@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from adapter import metrics
-from adapter.crm.errors import CrmError, TransientCrmError
+from adapter.crm.errors import CrmError, CrmKeyRefused, TransientCrmError
+from workers import tracing
 from workers.context import Context
 from workers.deadletters import command_letter
 from workers.outbox import Claim, Claimed, Entry, Settlement, merged_entry
 from workers.privacy import scrub
-from workers.status import record_crm_error
+from workers.status import record_crm_error, record_key_refused
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +239,17 @@ class Batch:
 
     def request_failed(self, claimed: list[Claimed], error: CrmError) -> None:
         """A whole request failed: transient → all back with backoff; permanent → each
-        row alone, to find the bad one (a lone row is dead-lettered)."""
-        record_crm_error(self.ctx.redis, error)
-        if isinstance(error, TransientCrmError):
+        row alone, to find the bad one (a lone row is dead-lettered); the key refused →
+        the tenant pauses, and all wait for it without counting as failures."""
+        record_crm_error(self.ctx.redis, error, self.ctx.ns)
+        if isinstance(error, CrmKeyRefused):
+            probe = self.ctx.options.key_probe
+            # nobody of this tenant sends until the next probe; other tenants go on
+            self.ctx.limiter.pause(probe)
+            record_key_refused(self.ctx.redis, error, probe, self.ctx.ns)
+            for c in claimed:
+                self.later(c, probe)
+        elif isinstance(error, TransientCrmError):
             for c in claimed:
                 self.transient(c, error)
         elif len(claimed) > 1:
@@ -252,7 +261,7 @@ class Batch:
 
     def row_failed(self, claimed: Claimed, error: str | None) -> None:
         text = error or "the CRM reported a failure without a reason"
-        record_crm_error(self.ctx.redis, text)
+        record_crm_error(self.ctx.redis, text, self.ctx.ns)
         if row_error_is_transient(text):
             self.transient(claimed, text, alone=True)
         else:
@@ -272,7 +281,9 @@ class Batch:
             self.ctx.outbox.add([entry for _, entry in self._follow_ups], ids=ids)
         for letter in self._letters:
             self.ctx.deadletters.put(
-                command_letter(letter.entry_id, letter.entry, letter.error, letter.status)
+                command_letter(
+                    letter.entry_id, letter.entry, letter.error, letter.status, self.ctx.tenant
+                )
             )
             log.warning(
                 "dead-lettered %s %s: %s",
@@ -282,14 +293,26 @@ class Batch:
             )
         self.ctx.outbox.settle(self.claim, self.settlement)
         self._count()
+        self._trace()
 
-    def _count(self) -> None:
-        """Metrics of the settled batch: entries by result, latency of the delivered."""
+    def _trace(self) -> None:
+        """Events for `adapter tail` and `adapter trace`: delivered and refused entries."""
+        refused = [(letter.entry, letter.error) for letter in self._letters]
+        tracing.sent(self.ctx, self.claim.kind.value, self._delivered(), refused)
+
+    def _delivered(self) -> list[Entry]:
+        """The acknowledged entries that are in the CRM (not dead, not followed up)."""
         entries = {claimed.id: claimed.entry for claimed in self.claim.entries}
         not_delivered = {letter.entry_id for letter in self._letters}
         not_delivered.update(entry_id.removesuffix(".n") for entry_id, _ in self._follow_ups)
-        delivered = [i for i in self.settlement.acked if i not in not_delivered]
-        arrived = [e.received_at for i in delivered if (e := entries.get(i)) and e.received_at]
+        return [
+            e for i in self.settlement.acked if i not in not_delivered and (e := entries.get(i))
+        ]
+
+    def _count(self) -> None:
+        """Metrics of the settled batch: entries by result, latency of the delivered."""
+        delivered = self._delivered()
+        arrived = [e.received_at for e in delivered if e.received_at]
         metrics.batch_settled(
             self.claim.kind.value,
             delivered=len(delivered),

@@ -24,7 +24,7 @@ from workers.batch import Batch
 from workers.coalesce import merge_fields
 from workers.outbox import Claimed
 from workers.ratelimit import LimiterTimeout
-from workers.snapshots import Snapshots, plain
+from workers.snapshots import plain
 from workers.status import record_crm_success
 
 
@@ -34,7 +34,7 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
     live = customers.contacts_apart(batch, crm, batch.live())
     commands = {c.id: c.command_as(UpsertContact) for c in live}
     records = ctx.idmap.get_many(cmd.external_id for cmd in commands.values())
-    snapshots = Snapshots(ctx.redis)
+    snapshots = ctx.snapshots
     sent = snapshots.contacts(cmd.external_id for cmd in commands.values())
     to_send: list[tuple[Claimed, UpsertContact]] = []
     after: dict[str, dict[str, Any]] = {}
@@ -72,7 +72,7 @@ def send_contacts(batch: Batch, crm: CrmClient) -> None:
     except CrmError as exc:
         batch.request_failed([claimed for claimed, _ in to_send], exc)
         return
-    record_crm_success(ctx.redis)
+    record_crm_success(ctx.redis, ctx.ns)
 
     rows: dict[int, ContactRowResult] = {row.index: row for row in response.results}
     writes = ctx.idmap.writes()

@@ -1,9 +1,18 @@
 """Everything a worker process needs, built once from Settings: Redis, the CRM client,
 the shared rate limiter, the delivery ledger, the outbox, the id map and the dead
-letters."""
+letters.
+
+Tenants (`adapter.tenants`): the context built from Settings is the default tenant's.
+`ctx.for_tenant(name)` is another tenant's: the same Redis, ledger, dead letters and
+options, but its own CRM client (URL and key), rate limiter and in-flight bound, and
+its own outbox, id map and snapshots under the namespace `tenant:{name}:`. Everything
+that talks to a CRM is handed the tenant's context, so one tenant's key or data can
+never reach another tenant's CRM.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from dataclasses import dataclass, field
@@ -19,10 +28,12 @@ from adapter.ledger import Ledger
 from adapter.ledger.bell import BELL_QUEUE
 from adapter.redis_connection import NO_TLS, TlsFiles, sync_client
 from adapter.settings import Settings, load_settings
+from adapter.tenants import DEFAULT_TENANT, Router, tenant_namespace
 from workers.deadletters import DeadLetters
 from workers.idmap import IdMap
 from workers.outbox import Outbox
 from workers.ratelimit import RateLimiter
+from workers.snapshots import Snapshots
 
 DELIVERY_QUEUE = BELL_QUEUE
 OUTBOX_QUEUE = "outbox"
@@ -75,6 +86,8 @@ class Options:
     take_batch: int = 20
     # a delivery whose workers died this often while holding it is dead-lettered
     max_takes: int = 5
+    # a tenant whose CRM refused its API key (401/403) tries again this often
+    key_probe: float = 30.0
     backoff: Backoff = field(default_factory=Backoff)
     outbox_queue: str = OUTBOX_QUEUE
     delivery_queue: str = DELIVERY_QUEUE
@@ -89,12 +102,35 @@ class Options:
                 "ADAPTER_MISSING_DEAL_GRACE_SECONDS", cls.missing_deal_grace
             ),
             flush_budget=_env_float("ADAPTER_FLUSH_BUDGET_SECONDS", cls.flush_budget),
+            key_probe=_env_float("ADAPTER_KEY_PROBE_SECONDS", cls.key_probe),
             delivery_lease=settings.delivery_lease_seconds,
             backoff=Backoff(
                 base=_env_float("ADAPTER_BACKOFF_BASE_SECONDS", 1.0),
                 cap=_env_float("ADAPTER_BACKOFF_CAP_SECONDS", 30.0),
             ),
         )
+
+
+class UnknownTenant(LookupError):
+    """A tenant that the configuration no longer names (its entries wait for it)."""
+
+
+def tenant_settings(settings: Settings, tenant: str) -> Settings:
+    """`settings` with the CRM settings of `tenant` in place of the top-level ones."""
+    if tenant == DEFAULT_TENANT:
+        return settings
+    if tenant not in settings.tenants:
+        raise UnknownTenant(tenant)
+    own = settings.tenants[tenant]
+    return settings.model_copy(
+        update={
+            "crm_base_url": own.crm_base_url,
+            "crm_api_key": own.crm_api_key,
+            "crm_rate_limit_per_minute": own.crm_rate_limit_per_minute
+            or settings.crm_rate_limit_per_minute,
+            "crm_max_in_flight": own.crm_max_in_flight or settings.crm_max_in_flight,
+        }
+    )
 
 
 class Context:
@@ -110,10 +146,27 @@ class Context:
         tls = TlsFiles.from_settings(settings)
         self.redis: redis.Redis = connect(settings.redis_url, tls, decode_responses=True)
         self.rq_redis: redis.Redis = connect(settings.redis_url, tls)
-        api_key = settings.crm_api_key.get_secret_value()
+        self.ledger = Ledger(
+            self.rq_redis,
+            retention_hours=settings.delivery_retention_hours,
+            retention_mb=settings.delivery_retention_mb,
+        )
+        self.deadletters = DeadLetters(self.redis)
+        self.router = Router(settings.tenants)
+        self._root_settings = settings
+        self.tenant = DEFAULT_TENANT
+        self.ns = ""
+        # every tenant's context, shared by all of them; built on first use
+        self._tenants: dict[str, Context] = {DEFAULT_TENANT: self}
+        self._tenants_lock = threading.Lock()
+        self._bind(client)
+
+    def _bind(self, client: CrmClient | None) -> None:
+        """The parts that belong to this context's tenant."""
+        settings = self.settings
         self.limiter = RateLimiter(
             self.redis,
-            api_key,
+            settings.crm_api_key.get_secret_value(),
             per_minute=settings.crm_rate_limit_per_minute,
             max_in_flight=settings.crm_max_in_flight,
             lease_seconds=self.options.lease,
@@ -124,18 +177,33 @@ class Context:
             settings.crm_api_key,
             timeout=settings.crm_timeout_seconds,
             max_attempts=1,
+            observe=metrics.crm_request,
         )
-        self.ledger = Ledger(
-            self.rq_redis,
-            retention_hours=settings.delivery_retention_hours,
-            retention_mb=settings.delivery_retention_mb,
-        )
-        self.outbox = Outbox(self.redis)
-        self.idmap = IdMap(self.redis)
-        self.deadletters = DeadLetters(self.redis)
+        self.outbox = Outbox(self.redis, ns=self.ns)
+        self.idmap = IdMap(self.redis, ns=self.ns)
+        self.snapshots = Snapshots(self.redis, ns=self.ns)
+
+    def for_tenant(self, tenant: str) -> Context:
+        """The context of `tenant` (UnknownTenant if the configuration does not name it)."""
+        with self._tenants_lock:
+            found = self._tenants.get(tenant)
+            if found is not None:
+                return found
+            view = copy.copy(self)
+            view.settings = tenant_settings(self._root_settings, tenant)
+            view.tenant = tenant
+            view.ns = tenant_namespace(tenant)
+            view._bind(None)
+            self._tenants[tenant] = view
+            return view
+
+    def all_tenants(self) -> list[Context]:
+        """Every configured tenant's context, the default tenant first."""
+        return [self.for_tenant(name) for name in self.router.names]
 
     def close(self) -> None:
-        self.client.close()
+        for view in list(self._tenants.values()):
+            view.client.close()
         self.redis.close()
         self.rq_redis.close()
 

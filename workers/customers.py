@@ -166,7 +166,7 @@ def _guest_contact(
     known = ctx.idmap.get(external_id).contact_id
     if known:
         return known
-    lock = GUEST_LOCK_PREFIX + external_id
+    lock = ctx.ns + GUEST_LOCK_PREFIX + external_id
     token = claimed.id
     if not ctx.redis.set(lock, token, nx=True, px=int(ctx.options.lease * 1000)):
         batch.later(claimed, 1.0)
@@ -207,7 +207,11 @@ def needs_apart(command: object, stub: bool) -> bool:
 def contacts_apart(batch: Batch, crm: CrmClient, live: Sequence[Claimed]) -> list[Claimed]:
     """Handle the entries /import-contacts-bulk cannot take as they are; the others back."""
     external_ids = [c.entry.command.external_id for c in live if c.entry is not None]
-    flags = batch.ctx.redis.mget([STUB_PREFIX + e for e in external_ids]) if external_ids else []
+    flags = (
+        batch.ctx.redis.mget([batch.ctx.ns + STUB_PREFIX + e for e in external_ids])
+        if external_ids
+        else []
+    )
     stubs = {ext for ext, flag in zip(external_ids, flags, strict=True) if flag}
     rest: list[Claimed] = []
     completions: list[tuple[Claimed, CompleteContact]] = []
@@ -262,12 +266,12 @@ def _stub(batch: Batch, crm: CrmClient, claimed: Claimed, command: UpsertContact
         if not _guarded_merge(batch, crm, current, _contact_merge(command.contact)):
             batch.transient(claimed, "the contact kept changing while it was merged", alone=True)
             return
-    record_crm_success(ctx.redis)
+    record_crm_success(ctx.redis, ctx.ns)
     reachable = bool(command.contact.emails or command.contact.phones)
     if reachable:
-        ctx.redis.delete(STUB_PREFIX + command.external_id)
+        ctx.redis.delete(ctx.ns + STUB_PREFIX + command.external_id)
     else:
-        ctx.redis.set(STUB_PREFIX + command.external_id, "1")
+        ctx.redis.set(ctx.ns + STUB_PREFIX + command.external_id, "1")
     ctx.idmap.record(command.external_id, contact_id=contact_id, applied=command, previous=record)
     batch.done(claimed)
 
@@ -399,7 +403,7 @@ def _complete(
                 batch.row_failed(claimed, row.error if row else "no row in the bulk answer")
             else:
                 _applied(batch, claimed, command, row.contact_id or "")
-    record_crm_success(ctx.redis)
+    record_crm_success(ctx.redis, ctx.ns)
 
 
 def _offered_before(record: Record, command: CompleteContact) -> bool:

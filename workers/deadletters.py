@@ -19,6 +19,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from adapter import metrics
+from adapter.tenants import DEFAULT_TENANT
 from workers.outbox import Entry
 
 ITEMS_KEY = "deadletter:items"
@@ -37,6 +38,8 @@ class DeadLetter(BaseModel):
     external_id: str | None = None
     command_kind: str | None = None
     shop_domain: str | None = None
+    # the tenant whose outbox a command came from (None: the default tenant)
+    tenant: str | None = None
     origin: str | None = None
     entry: Entry | None = None
     delivery: dict[str, Any] | None = None
@@ -56,12 +59,19 @@ class DeadLetter(BaseModel):
 
 
 def command_letter(
-    entry_id: str, entry: Entry, error: str, status: int | None = None
+    entry_id: str,
+    entry: Entry,
+    error: str,
+    status: int | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> DeadLetter:
     command = entry.command
     shop = getattr(command, "shop_domain", None) or _shop_of(command.external_id)
+    own = tenant != DEFAULT_TENANT
     return DeadLetter(
-        id=f"cmd-{entry_id}",
+        # entry ids are counted per tenant
+        id=f"cmd-{tenant}-{entry_id}" if own else f"cmd-{entry_id}",
+        tenant=tenant if own else None,
         kind="command",
         created_at=datetime.now(UTC),
         error=error,

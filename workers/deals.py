@@ -137,7 +137,7 @@ class Update:
 
 def send_deals(batch: Batch, crm: CrmClient) -> None:
     ctx = batch.ctx
-    snapshots = Snapshots(ctx.redis)
+    snapshots = ctx.snapshots
     # sales without a person get their contact resolved first (see workers.customers)
     commands = customers.deal_commands(batch, crm, batch.live())
     live = [c for c in batch.live() if c.id in commands]
@@ -192,7 +192,7 @@ def _create(
     except CrmError as exc:
         batch.request_failed([claimed for claimed, _, _ in to_send], exc)
         return []
-    record_crm_success(ctx.redis)
+    record_crm_success(ctx.redis, ctx.ns)
     batch.keepalive()
 
     rows = _rows_by_index(response.results)
@@ -413,7 +413,7 @@ def _patch(
     except CrmError as exc:
         batch.request_failed([u.claimed for u in members], exc)
         return None
-    record_crm_success(batch.ctx.redis)
+    record_crm_success(batch.ctx.redis, batch.ctx.ns)
     batch.keepalive()
     return rows
 
@@ -439,7 +439,7 @@ def _applied(batch: Batch, updates: list[Update], rows: dict[str, DealRecord]) -
         batch.done(update.claimed)
     writes.flush()
     if states:
-        Snapshots(ctx.redis).put_deals(states)
+        ctx.snapshots.put_deals(states)
 
 
 def _rows_by_index(results: list[DealRowResult]) -> dict[int, DealRowResult]:

@@ -86,12 +86,15 @@ class Record:
 
 
 class IdMap:
-    def __init__(self, connection: redis.Redis) -> None:
-        self.redis = connection
+    """The id map of one tenant: its keys are prefixed with the tenant's namespace `ns`
+    ('' for the default tenant), so no tenant ever reads another's CRM ids."""
 
-    @staticmethod
-    def key(external_id: str) -> str:
-        return PREFIX + external_id
+    def __init__(self, connection: redis.Redis, ns: str = "") -> None:
+        self.redis = connection
+        self.ns = ns
+
+    def key(self, external_id: str) -> str:
+        return self.ns + PREFIX + external_id
 
     def get(self, external_id: str) -> Record:
         return Record.from_hash(_text(self.redis.hgetall(self.key(external_id))))
@@ -148,7 +151,7 @@ class IdMap:
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every entry whose external id starts with `prefix`; how many."""
-        pattern = _glob_escape(PREFIX + prefix) + "*"
+        pattern = _glob_escape(self.ns + PREFIX + prefix) + "*"
         deleted = 0
         batch: list[str] = []
         for key in self.redis.scan_iter(match=pattern, count=500):
@@ -188,7 +191,7 @@ class Writes:
             if newest is not None:
                 fields["applied_at"] = newest.isoformat()
         if fields:
-            self._pending.append((IdMap.key(external_id), fields))
+            self._pending.append((self.idmap.key(external_id), fields))
 
     def flush(self) -> None:
         if not self._pending:

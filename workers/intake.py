@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from adapter.crm.commands import AnyCommand, ForgetShop, RecordDataRequest, UpdateDeal, UpsertDeal
 from adapter.mapping import MappingError, map_delivery
+from adapter.tenants import DEFAULT_TENANT, store_of
 from adapter.webhook import WebhookDelivery
 from workers.context import Context
 from workers.deadletters import delivery_letter
@@ -42,6 +43,7 @@ class Outcome:
     dead_letter: str | None = None
     error: str | None = None
     external_ids: list[str] = field(default_factory=list)
+    tenant: str = DEFAULT_TENANT
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,9 +70,10 @@ def accept_delivery(ctx: Context, raw: dict[str, Any], replays: int = 0) -> Outc
     except Exception as exc:
         return _dead(ctx, raw, f"{type(exc).__name__}: {exc}")
     pause_at("after-map")
+    tenant = tenant_of(ctx, delivery)
     once_key = accepted_key(delivery) + (f":replay-{replays}" if replays else "")
     queued = queue_commands(
-        ctx,
+        ctx.for_tenant(tenant),
         commands,
         origin=delivery.delivery_id,
         once_key=once_key,
@@ -78,8 +81,14 @@ def accept_delivery(ctx: Context, raw: dict[str, Any], replays: int = 0) -> Outc
     )
     external_ids = sorted({c.external_id for c in commands if c.external_id})
     if queued is None:
-        return Outcome(len(commands), duplicate=True, external_ids=external_ids)
-    return Outcome(len(commands), queued, external_ids=external_ids)
+        return Outcome(len(commands), duplicate=True, external_ids=external_ids, tenant=tenant)
+    return Outcome(len(commands), queued, external_ids=external_ids, tenant=tenant)
+
+
+def tenant_of(ctx: Context, delivery: WebhookDelivery) -> str:
+    """The tenant whose CRM a delivery feeds, from its source and store."""
+    store = store_of(delivery.source, delivery.shop_domain, delivery.form_id, delivery.payload)
+    return ctx.router.tenant_of(delivery.source, store)
 
 
 def accepted_key(delivery: WebhookDelivery) -> str:
@@ -97,7 +106,8 @@ def queue_commands(
     once_key: str | None = None,
     received_at: datetime | None = None,
 ) -> list[str] | None:
-    """Run the local commands, queue the others; None if `once_key` was used before."""
+    """Run the local commands, queue the others, in `ctx`'s tenant; None if `once_key`
+    was used before."""
     remote: list[AnyCommand] = []
     for command in commands:
         if isinstance(command, ForgetShop | RecordDataRequest):

@@ -78,7 +78,7 @@ def send_leads(batch: Batch, crm: CrmClient) -> None:
     except CrmError as exc:
         batch.request_failed([claimed for claimed, _ in to_send], exc)
         return
-    record_crm_success(ctx.redis)
+    record_crm_success(ctx.redis, ctx.ns)
 
     rows: dict[int, LeadResult] = {row.index: row for row in results if row.index is not None}
     writes = ctx.idmap.writes()
@@ -98,4 +98,3 @@ def send_leads(batch: Batch, crm: CrmClient) -> None:
             )
             batch.done(claimed)
     writes.flush()
-

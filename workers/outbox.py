@@ -207,8 +207,9 @@ class Backlog:
     next_in: float | None  # seconds until something becomes due, None when empty
 
 
-def _keys(kind: Kind) -> list[str]:
-    base = f"{PREFIX}:{kind.value}"
+def _keys(kind: Kind, ns: str = "") -> list[str]:
+    """The keys of one queue; `ns` is a tenant's namespace ('' for the default tenant)."""
+    base = f"{ns}{PREFIX}:{kind.value}"
     return [
         f"{base}:ready",
         f"{base}:leased",
@@ -216,7 +217,7 @@ def _keys(kind: Kind) -> list[str]:
         f"{base}:items",
         f"{base}:meta",
         f"{base}:reclaims",
-        LOCKS_KEY,
+        ns + LOCKS_KEY,
     ]
 
 
@@ -258,11 +259,15 @@ def _meta(command: AnyCommand, slot: str) -> str:
 
 
 class Outbox:
-    """The queues of every kind, on one Redis (a `decode_responses=True` client)."""
+    """The queues of every kind, on one Redis (a `decode_responses=True` client). Each
+    tenant has its own, its keys prefixed with its namespace `ns`."""
 
-    def __init__(self, connection: redis.Redis, scan: int = 400) -> None:
+    def __init__(self, connection: redis.Redis, scan: int = 400, ns: str = "") -> None:
         self.redis = connection
         self.scan = scan
+        self.ns = ns
+        self.waiting_key = ns + WAITING_KEY
+        self.seq_key = ns + SEQ_KEY
         self._add = connection.register_script(scripts.ADD)
         self._claim = connection.register_script(scripts.CLAIM)
         self._settle = connection.register_script(scripts.SETTLE)
@@ -288,7 +293,7 @@ class Outbox:
         for _ in range(MERGE_ATTEMPTS):
             rows, keys, merges = self._plan(entries, ids, delay)
             once = str(int(once_ttl * 1000)) if once_key else ""
-            keys[1] = once_key or f"{PREFIX}:none"
+            keys[1] = once_key or f"{self.ns}{PREFIX}:none"
             result = self._add(keys=keys, args=[once, json.dumps(rows)])
             if result == -1:
                 return None
@@ -326,7 +331,7 @@ class Outbox:
         slots = [slot for _, _, given, slot in planned if slot and not given]
         waiting_ids: dict[str, str | None] = {}
         if slots:
-            found_ids = self.redis.hmget(WAITING_KEY, slots)
+            found_ids = self.redis.hmget(self.waiting_key, slots)
             waiting_ids = {s: str(i) if i else None for s, i in zip(slots, found_ids, strict=True)}
         waiting_items: dict[str, str | None] = {}
         wanted = [
@@ -337,7 +342,7 @@ class Outbox:
         if wanted:
             with self.redis.pipeline(transaction=False) as pipe:
                 for kind, entry_id in wanted:
-                    pipe.hget(_keys(kind)[3], entry_id)
+                    pipe.hget(_keys(kind, self.ns)[3], entry_id)
                 found = pipe.execute()
             waiting_items = {str(i): raw for (_, i), raw in zip(wanted, found, strict=True)}
         rows: list[list[Any]] = []
@@ -354,9 +359,9 @@ class Outbox:
                     continue
             meta = _meta(entry.command, slot)
             rows.append([index, given, entry.to_json(), meta, int(delay * 1000), slot, ""])
-        keys = [SEQ_KEY, "", WAITING_KEY]
+        keys = [self.seq_key, "", self.waiting_key]
         for kind in kinds:
-            k = _keys(kind)
+            k = _keys(kind, self.ns)
             keys.extend([k[0], k[1], k[3], k[4]])
         return rows, keys, merges
 
@@ -371,7 +376,7 @@ class Outbox:
             token,
             self.scan,
         ]
-        result = self._claim(keys=[*_keys(kind), WAITING_KEY], args=args)
+        result = self._claim(keys=[*_keys(kind, self.ns), self.waiting_key], args=args)
         if int(result[0]) == 0:
             wait = int(result[1])
             return Wait(None if wait < 0 else wait / 1000)
@@ -396,11 +401,11 @@ class Outbox:
             json.dumps(retries),
             json.dumps(claim.lock_keys),
         ]
-        return int(self._settle(keys=[*_keys(claim.kind), WAITING_KEY], args=args))
+        return int(self._settle(keys=[*_keys(claim.kind, self.ns), self.waiting_key], args=args))
 
     def touch(self, claim: Claim, lease: float) -> int:
         """Extend the claim's lease; how many of its entries it still holds."""
-        k = _keys(claim.kind)
+        k = _keys(claim.kind, self.ns)
         args: list[str | int] = [
             claim.token,
             int(lease * 1000),
@@ -412,16 +417,36 @@ class Outbox:
         return int(held)
 
     def backlog(self, kind: Kind) -> Backlog:
-        k = _keys(kind)
+        k = _keys(kind, self.ns)
         due, expired, total, nxt = self._due(keys=[k[0], k[1]])
         return Backlog(int(due), int(expired), int(total), None if int(nxt) < 0 else nxt / 1000)
 
     def size(self, kinds: Iterable[Kind] = tuple(Kind)) -> int:
         return sum(self.backlog(kind).total for kind in kinds)
 
+    def leased_and_oldest(self, kind: Kind) -> tuple[int, float | None]:
+        """How many entries of `kind` are leased, and when the oldest waiting one became
+        due (ms, Redis time; None when none waits), for inspection."""
+        ready_key, leased_key = _keys(kind, self.ns)[:2]
+        oldest = self.redis.zrange(ready_key, 0, 0, withscores=True)
+        return int(self.redis.zcard(leased_key)), float(oldest[0][1]) if oldest else None
+
+    def schedule(
+        self, kind: Kind, entry_ids: Sequence[str]
+    ) -> list[tuple[float | None, float | None]]:
+        """For each entry: when it may be sent and when its lease ends (ms, Redis time;
+        None where it is not waiting, or not leased), for inspection."""
+        ready_key, leased_key = _keys(kind, self.ns)[:2]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.zscore(ready_key, entry_id)
+                pipe.zscore(leased_key, entry_id)
+            scores: list[Any] = pipe.execute()
+        return [(scores[2 * n], scores[2 * n + 1]) for n in range(len(entry_ids))]
+
     def entries(self, kind: Kind) -> list[tuple[str, Entry]]:
         """Everything queued or leased in `kind`, for inspection."""
         found: list[tuple[str, Entry]] = []
-        for entry_id, raw in self.redis.hgetall(_keys(kind)[3]).items():
+        for entry_id, raw in self.redis.hgetall(_keys(kind, self.ns)[3]).items():
             found.append((str(entry_id), Entry.model_validate_json(raw)))
         return sorted(found)

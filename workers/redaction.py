@@ -162,7 +162,7 @@ def redact(batch: Batch, crm: CrmClient, claimed: Claimed, command: RedactContac
             scrubbed += 1
             batch.keepalive()
     dropped = drop_dead_letters(ctx, command)
-    record_crm_success(ctx.redis)
+    record_crm_success(ctx.redis, ctx.ns)
     log.info(
         "redacted %d contact(s) and %d deal(s), dropped %d dead letter(s) for %s in %.1fs%s",
         len(found),

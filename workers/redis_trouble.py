@@ -9,41 +9,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 
 import redis
 
+from adapter.redis_safety import describe_trouble, probe_writes
+
 log = logging.getLogger(__name__)
-
-PROBE_KEY = "adapter:write-probe:"
-
-
-def describe(exc: BaseException) -> str | None:
-    """What is wrong with Redis, in one phrase, or None if `exc` is not Redis trouble."""
-    if isinstance(exc, redis.ReadOnlyError):
-        return "Redis is read-only (a replica, or a failover under way)"
-    if isinstance(exc, redis.exceptions.OutOfMemoryError) or (
-        isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM")
-    ):
-        return "Redis is full (maxmemory reached with noeviction)"
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | ConnectionError):
-        return "Redis is unreachable"
-    if isinstance(exc, redis.BusyLoadingError):
-        return "Redis is loading its data"
-    return None
 
 
 def is_trouble(exc: BaseException) -> bool:
-    return describe(exc) is not None
-
-
-def probe_writes(connection: redis.Redis) -> str | None:
-    """None when Redis accepts a write now, else what is wrong."""
-    try:
-        connection.set(PROBE_KEY + uuid.uuid4().hex[:8], b"1", px=1000)
-    except (redis.RedisError, OSError) as exc:
-        return describe(exc) or f"Redis refuses writes ({type(exc).__name__})"
-    return None
+    return describe_trouble(exc) is not None
 
 
 # what this process last said about Redis: its threads (RQ's loop, the pump) wait on

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapter.tenants import DEFAULT_TENANT
 from workers import intake
-from workers.context import Context
+from workers.context import Context, UnknownTenant
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,11 @@ def replay(ctx: Context, letter_id: str) -> Replayed:
     if letter is None:
         return Replayed(letter_id, False, "no such dead letter")
     if letter.kind == "command" and letter.entry is not None:
-        queued = intake.queue_commands(ctx, [letter.entry.command], origin=letter.origin)
+        try:
+            tenant = ctx.for_tenant(letter.tenant or DEFAULT_TENANT)
+        except UnknownTenant:
+            return Replayed(letter_id, False, f"tenant {letter.tenant!r} is not configured")
+        queued = intake.queue_commands(tenant, [letter.entry.command], origin=letter.origin)
         ctx.deadletters.drop(letter_id)
         return Replayed(letter_id, True, f"queued {len(queued or [])} command(s)")
     if letter.kind == "delivery" and letter.delivery is not None:

@@ -43,6 +43,10 @@ from workers.testpoints import pause_at
 log = logging.getLogger(__name__)
 
 
+# how long RQ's command listener (kill-horse, shutdown) waits for a message at a time
+PUBSUB_WAIT_SECONDS = 1.0
+
+
 class DeliveryWorker(SimpleWorker):
     """A SimpleWorker that can also run outside the main thread."""
 
@@ -69,6 +73,20 @@ class DeliveryWorker(SimpleWorker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_event.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def subscribe(self) -> None:
+        """RQ's own subscription, but its listener wakes every second, not every 60:
+        RQ's teardown closes the pubsub connection, which waits for the listener's wait
+        to end, so each stop (and every `--burst` exit) took up to a minute."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        # RQ declares the attribute as None
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=PUBSUB_WAIT_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         pause_at("after-dequeue")
@@ -191,7 +209,7 @@ def _drain(
         if any(Queue(name, connection=ctx.rq_redis).count for name in names):
             continue
         ledger = ctx.ledger.backlog()
-        backlogs = [ctx.outbox.backlog(kind) for kind in Kind]
+        backlogs = [t.outbox.backlog(kind) for t in ctx.all_tenants() for kind in Kind]
         if not ledger.total and not any(b.total for b in backlogs):
             return worked
         waits = [b.next_in for b in backlogs if b.next_in is not None]

@@ -32,6 +32,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from adapter.ledger import bell
+from adapter.tenants import DEFAULT_TENANT
 from workers.context import Context
 from workers.outbox import CAPS, Kind
 from workers.redis_trouble import Waiting, is_trouble
@@ -57,12 +58,12 @@ return 1
 """
 
 
-def _queued_key(kind: Kind) -> str:
-    return f"outbox:{kind.value}:flush-queued"
+def _queued_key(ctx: Context, kind: Kind) -> str:
+    return f"{ctx.ns}outbox:{kind.value}:flush-queued"
 
 
-def _runners_key(kind: Kind) -> str:
-    return f"outbox:{kind.value}:runners"
+def _runners_key(ctx: Context, kind: Kind) -> str:
+    return f"{ctx.ns}outbox:{kind.value}:runners"
 
 
 def outbox_queue(ctx: Context) -> Queue:
@@ -70,13 +71,19 @@ def outbox_queue(ctx: Context) -> Queue:
 
 
 def request_flush(ctx: Context, kind: Kind) -> bool:
-    """Make sure a flush of `kind` is queued; False if one already was."""
-    if not ctx.redis.set(_queued_key(kind), "1", nx=True, px=int(QUEUED_TTL * 1000)):
+    """Make sure a flush of `kind` for `ctx`'s tenant is queued; False if one already was.
+
+    Flush jobs are per (tenant, kind): a tenant whose CRM is paused or slow holds only
+    its own jobs, never another tenant's."""
+    if not ctx.redis.set(_queued_key(ctx, kind), "1", nx=True, px=int(QUEUED_TTL * 1000)):
         return False
     timeout = int(ctx.options.flush_budget + 3 * ctx.options.lease + 60)
+    # the default tenant's job keeps the one argument that jobs queued before
+    # tenants existed have
+    args = [kind.value] if ctx.tenant == DEFAULT_TENANT else [kind.value, ctx.tenant]
     outbox_queue(ctx).enqueue(
         FLUSH_FUNCTION,
-        kind.value,
+        *args,
         job_timeout=timeout,
         result_ttl=0,
         failure_ttl=24 * 3600,
@@ -86,11 +93,11 @@ def request_flush(ctx: Context, kind: Kind) -> bool:
 
 
 def flush_started(ctx: Context, kind: Kind) -> None:
-    ctx.redis.delete(_queued_key(kind))
+    ctx.redis.delete(_queued_key(ctx, kind))
 
 
 def running_flushes(ctx: Context, kind: Kind) -> int:
-    key = _runners_key(kind)
+    key = _runners_key(ctx, kind)
     now_ms = int(ctx.redis.time()[0]) * 1000
     ctx.redis.zremrangebyscore(key, "-inf", now_ms)
     return int(ctx.redis.zcard(key))
@@ -125,7 +132,7 @@ class Runner:
 @contextmanager
 def running(ctx: Context, kind: Kind) -> Iterator[Runner | None]:
     """Count this flush as running while inside; None if enough already run."""
-    runner = Runner(ctx, _runners_key(kind), ctx.settings.crm_max_in_flight)
+    runner = Runner(ctx, _runners_key(ctx, kind), ctx.settings.crm_max_in_flight)
     if not runner.register():
         yield None
         return
@@ -152,7 +159,16 @@ def fan_out(ctx: Context, kind: Kind) -> bool:
 
 
 def wake(ctx: Context) -> list[Kind]:
-    """Request a flush for every kind with work due and fewer flushes than it needs."""
+    """Request a flush for every kind with work due and fewer flushes than it needs, in
+    every tenant; the kinds woken, of any tenant."""
+    woken: list[Kind] = []
+    for tenant in ctx.all_tenants():
+        woken += wake_tenant(tenant)
+    return woken
+
+
+def wake_tenant(ctx: Context) -> list[Kind]:
+    """`wake` for one tenant: a paused tenant (a 429, a refused key) asks for nothing."""
     if ctx.limiter.next_admit_in() > ctx.options.inline_wait:
         # a flush now would only find the budget spent: ask again on a later tick
         return []

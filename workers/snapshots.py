@@ -80,13 +80,13 @@ def _unpack(text: str) -> dict[str, Any] | None:
 
 
 class Snapshots:
-    def __init__(self, connection: redis.Redis, ttl: int = TTL) -> None:
+    def __init__(self, connection: redis.Redis, ttl: int = TTL, ns: str = "") -> None:
         self.redis = connection
         self.ttl = ttl
+        self._idmap = IdMap(connection, ns)
 
-    @staticmethod
-    def key(external_id: str) -> str:
-        return IdMap.key(external_id) + SUFFIX
+    def key(self, external_id: str) -> str:
+        return self._idmap.key(external_id) + SUFFIX
 
     def _get_many(self, external_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(dict.fromkeys(external_ids))

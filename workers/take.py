@@ -22,7 +22,8 @@ from typing import Any
 
 from adapter.ledger import State, Taken
 from adapter.ledger.record import decode_raw
-from workers import intake
+from adapter.tenants import DEFAULT_TENANT
+from workers import intake, retained, tracing
 from workers.context import Context
 from workers.testpoints import pause_at
 
@@ -95,6 +96,8 @@ def _settle(ctx: Context, taken: Taken, token: str, report: TakeReport) -> None:
         outcome = intake.dead_letter(ctx, raw, reason)
     else:
         outcome = intake.accept_delivery(ctx, raw, replays=taken.replays)
+        if outcome.dead_letter is None:
+            retained.redact(ctx, raw, taken.digest)
     pause_at("after-outbox")
     state: State
     if outcome.dead_letter is not None:
@@ -104,6 +107,8 @@ def _settle(ctx: Context, taken: Taken, token: str, report: TakeReport) -> None:
         state, fields = "mapped", {"commands": str(outcome.commands)}
         if not outcome.duplicate:
             fields["outbox"] = json.dumps(outcome.queued)
+        if outcome.tenant != DEFAULT_TENANT:
+            fields["tenant"] = outcome.tenant
         report.mapped += 1
     acked = ctx.ledger.ack(
         taken.digest, token, state=state, outcome=fields, external_ids=outcome.external_ids
@@ -111,6 +116,8 @@ def _settle(ctx: Context, taken: Taken, token: str, report: TakeReport) -> None:
     if not acked:
         # the lease expired while mapping and another worker took it: it acks
         report.lost_lease += 1
+    else:
+        tracing.settled(ctx, raw, commands=outcome.commands, reason=outcome.error)
 
 
 def _raw(body: bytes) -> dict[str, Any]:

@@ -4,6 +4,9 @@ Each subcommand lives in its own module under `adapter.cli` and exposes
 `HELP: str`, `add_arguments(parser)` and `run(args) -> int`. Modules are imported
 lazily so that `adapter --help` stays fast and a subcommand's dependencies load
 only when it runs.
+
+`main()` checks what the subcommand needs first (`preflight`), and turns a known
+failure (Redis, the CRM, a port, Ctrl-C) into one line and an exit status (`failures`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ SUBCOMMANDS: dict[str, str] = {
     "map": "adapter.cli.map",
     "status": "adapter.cli.status",
     "deadletter": "adapter.cli.deadletter",
+    "trace": "adapter.cli.trace",
+    "replay": "adapter.cli.replay",
+    "tail": "adapter.cli.tail",
     "send-test": "adapter.cli.send_test",
     "backfill": "adapter.cli.backfill",
     "config": "adapter.cli.config",
@@ -62,8 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
-    code: int = args._run(args)
-    return code
+    from adapter.cli import failures, preflight
+
+    def checked_run() -> int:
+        preflight.check(args.command, args)
+        code: int = args._run(args)
+        return code
+
+    return failures.guarded(args.command, checked_run)
 
 
 if __name__ == "__main__":

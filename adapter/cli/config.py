@@ -1,7 +1,8 @@
 """`adapter config check`: validate the settings and print them with secrets masked.
 
 `load_settings_or_exit()` is what every long-running entry point (serve, worker, dev)
-calls first, so that a bad setting stops start-up with a message naming it.
+calls first, so that a bad setting stops start-up with a message naming it (exit 78,
+EXIT_CONFIG). What each role needs on top of valid settings is `adapter.cli.preflight`'s.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
+from adapter.cli.failures import EXIT_CONFIG, EXIT_USAGE
 from adapter.crm.normalize import normalize_stage
 from adapter.logs import parse_level
 from adapter.mapping.forms import field_target_errors
@@ -33,7 +35,8 @@ from adapter.settings import CONFIG_ENV, FormConfig, Settings, load_settings
 from adapter.sources.forms import check_auth
 
 HELP = "Check the configuration and print it with secrets masked."
-EXIT_INVALID = 2
+# a command's own usage errors (a missing file, a missing --shop)
+EXIT_INVALID = EXIT_USAGE
 # Redis would lose acknowledged deliveries (an evicting maxmemory-policy)
 EXIT_REDIS_UNSAFE = 3
 
@@ -59,17 +62,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser("check", help=HELP, description=HELP)
     add_config_argument(check)
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
+    check.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="what the configuration must be enough for: serve, worker or both (all, default)",
+    )
+
+
+ROLES = ("all", "serve", "worker")
 
 
 def run(args: argparse.Namespace) -> int:
+    from adapter.cli.preflight import role_problems
+
     if args.action != "check":
-        print("usage: adapter config check [--config FILE] [--json]", file=sys.stderr)
-        return EXIT_INVALID
+        print("usage: adapter config check [--config FILE] [--json] [--role ROLE]", file=sys.stderr)
+        return EXIT_USAGE
     try:
         settings = load_settings_checked(args.config)
+        roles = ("serve", "worker") if args.role == "all" else (args.role,)
+        missing = [problem for role in roles for problem in role_problems(settings, role)]
+        if missing:
+            raise ConfigError(missing)
     except ConfigError as exc:
         _print_problems(exc)
-        return EXIT_INVALID
+        return EXIT_CONFIG
     report = describe(settings, config_file(args.config))
     verdict = redis_verdict(settings)
     report["warnings"] += verdict.warnings
@@ -86,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_settings_or_exit(config: str | Path | None = None) -> Settings:
-    """Settings, or a message naming each bad setting on stderr and exit status 2."""
+    """Settings, or a message naming each bad setting on stderr and exit status 78."""
     try:
         return load_settings_checked(config)
     except ConfigError as exc:
         _print_problems(exc)
-        raise SystemExit(EXIT_INVALID) from None
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 def load_settings_checked(config: str | Path | None = None) -> Settings:
@@ -195,7 +213,8 @@ def _describe_error(err: Any, file_values: dict[str, Any], path: Path | None) ->
     else:
         name = ".".join([head.upper(), *rest])
     # the offending input is left out on purpose: it may be a secret
-    return f"{name}: {err['msg']}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{name}: {message}"
 
 
 def mask_secret(value: str) -> str:

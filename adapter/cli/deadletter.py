@@ -10,6 +10,8 @@ HELP = "List, show, replay or drop dead letters (undeliverable commands and deli
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # not adapter.cli.config's helper: importing it loads the web side's form checks
+    parser.add_argument("--config", metavar="FILE", help="TOML config file ($ADAPTER_CONFIG)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list dead letters, oldest first")
     listing.add_argument("--limit", type=int, default=100)
@@ -25,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapter.settings import load_settings
+    from adapter.cli.target import load_target
     from workers import redrive
     from workers.context import Context
 
-    ctx = Context(load_settings())
+    # the running dev mode's Redis when REDIS_URL names none
+    ctx = Context(load_target(args.config).settings)
     try:
         store = ctx.deadletters
         if args.action == "list":

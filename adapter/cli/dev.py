@@ -10,6 +10,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from adapter.cli.config import add_config_argument, load_settings_or_exit
+from adapter.cli.failures import EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from adapter.dev.stack import DevStack
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.exit and not args.demo:
         print("adapter dev: --exit only goes with --demo", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     base = load_settings_or_exit(args.config)
     # before the worker starts, so that RQ logs through the masking root handler
     configure_logging(dev_settings(base, base.redis_url, None, None))
@@ -85,17 +86,29 @@ def run(args: argparse.Namespace) -> int:
         if args.demo:
             code = _demo(stack, args.demo_timeout, stop)
             if args.exit or code != 0:
-                return code
-        return _wait(stack, stop)
+                return _interrupted(stop) or code
+        return _interrupted(stop) or _wait(stack, stop)
     finally:
         stack.stop()
         print("adapter dev: stopped", file=sys.stderr, flush=True)
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+class Stop(threading.Event):
+    """Set by SIGINT or SIGTERM; remembers which."""
+
+    signum: int | None = None
+
+
+def _interrupted(stop: Stop) -> int:
+    """130 once stopped by Ctrl-C, as a shell expects; else 0 (go on, or SIGTERM)."""
+    return EXIT_INTERRUPTED if stop.signum == signal.SIGINT else 0
+
+
+def _stop_on_signals() -> Stop:
+    stop = Stop()
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        stop.signum = signum
         stop.set()
 
     signal.signal(signal.SIGINT, handler)
@@ -103,13 +116,13 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _wait(stack: DevStack, stop: threading.Event) -> int:
+def _wait(stack: DevStack, stop: Stop) -> int:
     while not stop.wait(0.5):
         broken = stack.failed()
         if broken:
             print(f"adapter dev: the {broken} stopped; shutting down", file=sys.stderr)
             return EXIT_FAILED
-    return 0
+    return _interrupted(stop)
 
 
 def _demo(stack: DevStack, timeout: float, stop: threading.Event) -> int:

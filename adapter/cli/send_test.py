@@ -21,7 +21,8 @@ import httpx
 
 from adapter import samples, signing
 from adapter.cli import store_samples
-from adapter.cli.config import EXIT_INVALID, add_config_argument, load_settings_or_exit
+from adapter.cli.config import EXIT_INVALID, add_config_argument
+from adapter.cli.target import load_target
 from adapter.settings import Settings
 
 HELP = "Send a signed sample delivery to a running adapter (or print it as a curl command)."
@@ -48,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkout.session.completed)",
     )
     parser.add_argument(
-        "--url", help="where to post (default: http://127.0.0.1:$PORT/webhooks/<source>)"
+        "--url",
+        help="where to post (default: the running `adapter dev`, else "
+        "http://127.0.0.1:$PORT/webhooks/<source>)",
     )
     parser.add_argument("--secret", help="signing secret (default: the first configured one)")
     parser.add_argument("--form-id", help="form to post to (default: the first configured form)")
@@ -66,14 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings_or_exit(args.config)
+    # without --url: the running dev mode, if there is one, with its secrets and form
+    target = load_target(args.config, follow_dev=lambda settings: args.url is None)
+    settings = target.settings
+    url = args.url if target.dev is None else target.dev.web_url
     try:
         payload = _read_payload(args.file) if args.file else None
         delivery = build_delivery(
             settings,
             args.source,
             topic=args.topic,
-            url=args.url,
+            url=url,
             secret=args.secret,
             form_id=args.form_id,
             shop=args.shop,

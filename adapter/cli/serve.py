@@ -10,8 +10,10 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from adapter.cli.config import load_settings_or_exit, refuse_unsafe_redis_or_exit
+from adapter.cli.failures import EXIT_CONFIG, EXIT_USAGE
 from adapter.logs import configure_logging
 from adapter.ops import create_served_app
+from adapter.serving import uvicorn_options
 from adapter.settings import CONFIG_ENV, load_settings
 
 HELP = "Serve the webhooks plus /healthz, /readyz, /metrics and /status."
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ[CONFIG_ENV] = args.config
     if args.workers < 1:
         print("adapter serve: --workers must be at least 1", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     # fail here, once and readably (each bad setting named), rather than in every worker
     settings = load_settings_or_exit(args.config)
     refuse_unsafe_redis_or_exit(settings, "serve")
@@ -56,20 +58,20 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(settings)
     except ValidationError as exc:
         print(f"adapter serve: invalid settings: {_describe(exc)}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except (ValueError, OSError) as exc:
         print(f"adapter serve: invalid settings: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     uvicorn.run(
         "adapter.cli.serve:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),
         # uvicorn's loggers propagate to the redacting root handler
         log_config=None,
+        **uvicorn_options(settings),
     )
     return 0

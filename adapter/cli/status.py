@@ -8,8 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from adapter.cli.failures import EXIT_UNAVAILABLE
+
 if TYPE_CHECKING:
-    from adapter.ops.state import Snapshot
+    from adapter.ops.state import Snapshot, TenantState
 
 # the columns of adapter.metrics.source_counts (not imported here: `adapter --help` stays fast)
 COLUMNS = ("queued", "duplicate", "ignored", "spam", "rejected")
@@ -94,6 +96,23 @@ def format_text(
             + ", ".join(f"{avoided.get(r, 0)} {r}" for r in ("coalesced", "noop", "grouped"))
             + f"; PATCHes without a GET: {avoided.get('no_read', 0)}"
         )
+    if snapshot.tenants:
+        lines += ["", "Tenants:"]
+        lines += _rows(
+            ["tenant", "outbox", "due", "oldest due (s)", "in flight", "per minute", "CRM"],
+            [
+                [
+                    t.name,
+                    t.outbox_total,
+                    t.outbox_due,
+                    f"{t.oldest_due_seconds:.1f}",
+                    f"{t.in_flight}/{t.max_in_flight}",
+                    t.per_minute,
+                    _tenant_crm(t),
+                ]
+                for t in snapshot.tenants
+            ],
+        )
     lines += ["", "Webhooks since the counters began:"]
     lines += _rows(
         ["source", *COLUMNS],
@@ -102,14 +121,24 @@ def format_text(
     return "\n".join(lines)
 
 
+def _tenant_crm(tenant: TenantState) -> str:
+    if tenant.key_refused is not None:
+        since = _when(float(tenant.key_refused.get("since", 0)))
+        return f"KEY REFUSED ({tenant.key_refused.get('status')}) since {since}: waiting"
+    if tenant.paused_for:
+        return f"paused {tenant.paused_for:.1f}s (429)"
+    return f"ok, last success {_when(tenant.last_crm_success)}"
+
+
 def run(args: argparse.Namespace) -> int:
     import redis
 
     from adapter import metrics
-    from adapter.cli.config import load_settings_or_exit
+    from adapter.cli.target import load_target
     from adapter.ops.state import Reader
 
-    settings = load_settings_or_exit(args.config)
+    # the running dev mode's Redis when REDIS_URL names none
+    settings = load_target(args.config).settings
     reader = Reader.connect(settings)
     try:
         snapshot = reader.snapshot()
@@ -120,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         }
     except (redis.RedisError, OSError) as exc:
         print(f"adapter status: Redis does not answer ({type(exc).__name__})", file=sys.stderr)
-        return 1
+        return EXIT_UNAVAILABLE
     finally:
         reader.close()
     if args.json:

@@ -30,9 +30,10 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, TypeAdapter
 
-from adapter import __version__, metrics
+from adapter import __version__
 from adapter.crm.errors import (
     CrmBadResponse,
+    CrmKeyRefused,
     CrmServerError,
     CrmUnavailable,
     PermanentCrmError,
@@ -61,6 +62,10 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRY_AFTER = 1.0
 MAX_RETRY_AFTER = 300.0
 _ERROR_TEXT_LIMIT = 500
+
+# told of every HTTP attempt: (method, path, status or None when no answer, seconds);
+# the workers count them in the metrics (the contract itself records nothing)
+Observer = Callable[[str, str, int | None, float], None]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -197,6 +202,8 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
         raise RateLimited(retry_after_seconds(response.headers.get("Retry-After")), text)
     if status >= 500:
         raise CrmServerError(f"{what}: {status} {text}", status)
+    if status in (401, 403):
+        raise CrmKeyRefused(f"{what}: {status} {text}", status)
     raise PermanentCrmError(text, status)
 
 
@@ -244,12 +251,14 @@ class CrmClient:
         max_attempts: int = 4,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        observe: Observer | None = None,
     ) -> None:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self.gate: RequestGate = gate or OpenGate()
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff or Backoff()
         self._sleep = sleep
+        self._observe = observe
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             timeout=timeout,
@@ -312,15 +321,17 @@ class CrmClient:
         headers: dict[str, str] | None,
         what: str,
     ) -> httpx.Response:
-        with (
-            self.gate.slot(),
-            _translate_httpx_errors(what),
-            metrics.crm_call(method, path) as call,
-        ):
-            response = self._http.request(
-                method, path, params=params, content=content, headers=headers
-            )
-            call.status = response.status_code
+        status: int | None = None
+        started = time.monotonic()
+        try:
+            with self.gate.slot(), _translate_httpx_errors(what):
+                response = self._http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+                status = response.status_code
+        finally:
+            if self._observe is not None:
+                self._observe(method, path, status, time.monotonic() - started)
         try:
             _raise_for_status(response, what)
         except RateLimited as exc:

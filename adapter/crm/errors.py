@@ -6,6 +6,8 @@ CrmError
 │   ├── CrmServerError    5xx
 │   ├── RateLimited       429; `retry_after` seconds from the Retry-After header
 │   └── CrmBadResponse    2xx whose body is not what the contract promises
+├── CrmKeyRefused         401 or 403: the CRM refused the API key (revoked, mistyped); the
+│                         request is fine and waits until the key works again
 └── PermanentCrmError     any other 4xx: the request itself is wrong, resending will not help
 """
 
@@ -45,6 +47,11 @@ class RateLimited(TransientCrmError):
 
 class CrmBadResponse(TransientCrmError):
     """A success status with a body that cannot be read as the contract says."""
+
+
+class CrmKeyRefused(CrmError):
+    """401 or 403: the API key, not the request, is wrong. Resending the same request
+    with a working key succeeds, so nothing is dead-lettered for it."""
 
 
 class PermanentCrmError(CrmError):

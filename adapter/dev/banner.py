@@ -11,16 +11,10 @@ from adapter.dev.stack import DevStack
 SEND_HEADING = "Send a signed sample order (paste into another terminal):"
 
 
-def send_command(web_url: str) -> str:
-    """The `adapter send-test` line that posts a signed sample order to this dev mode."""
-    argv = [
-        "adapter", "send-test",
-        "--source", "shopify",
-        "--topic", "orders/create",
-        "--url", f"{web_url}/webhooks/shopify",
-        "--secret", config.SHOPIFY_SECRET,
-    ]  # fmt: skip
-    return shlex.join(argv)
+def send_command(source: str = "shopify") -> str:
+    """The `adapter send-test` line that posts a signed sample to this dev mode: a second
+    terminal finds the dev mode through its state file."""
+    return shlex.join(["adapter", "send-test", "--source", source])
 
 
 def crm_command(base_url: str, api_key: str, table: str, select: str) -> str:
@@ -53,8 +47,12 @@ def render(stack: DevStack) -> str:
         f"  Form         {config.FORM_SECRET}  (HMAC-SHA256 of the body in X-Signature)",
         "",
         SEND_HEADING,
-        f"  {send_command(web)}",
-        "  (add --print-curl for the same request as a curl command)",
+        f"  {send_command()}",
+        "  (--source stripe or --source form for the others; --print-curl for a curl command)",
+        "",
+        f"Status page:   {web}/status?token={stack.admin_token}",
+        "Other terminals find this dev mode by themselves: adapter status, adapter deadletter",
+        f"list, adapter send-test (it is described in {stack.state_file}).",
         "",
         "Then look at the CRM:",
         f"  {crm_command(crm.base_url, key, 'deals', 'title,value,currency,stage')}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -19,7 +20,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 class ThreadedServer:
-    def __init__(self, app: ASGIApp, name: str, host: str, port: int) -> None:
+    def __init__(
+        self, app: ASGIApp, name: str, host: str, port: int, options: dict[str, Any] | None = None
+    ) -> None:
         self.name = name
         self.url = f"http://{host}:{port}"
         config = uvicorn.Config(
@@ -34,6 +37,7 @@ class ThreadedServer:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **(options or {}),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)

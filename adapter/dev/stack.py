@@ -3,15 +3,25 @@ worker and the web app. Started in that order, stopped in the reverse one."""
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from adapter.dev.config import configured, dev_settings
 from adapter.dev.redis import Backend, RunningRedis, start_redis
 from adapter.dev.servers import ThreadedServer
+from adapter.dev.state import DevState, remove_state, state_path, write_state
 from adapter.ops import create_served_app
+from adapter.serving import uvicorn_options
 from adapter.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class DevStack:
         self.crm: Crm | None = None
         self.settings: Settings | None = None
         self.web_url = f"http://{options.host}:{options.port}"
+        self.state_file: Path = state_path(base)
 
     def start(self) -> DevStack:
         try:
@@ -58,7 +69,12 @@ class DevStack:
         self._stops.callback(self.redis.stop)
 
         self.crm = self._start_crm()
-        self.settings = dev_settings(self.base, self.redis.url, self.crm.base_url, self.crm.api_key)
+        settings = dev_settings(self.base, self.redis.url, self.crm.base_url, self.crm.api_key)
+        if settings.admin_token is None:
+            # /status on, behind a token made for this run and printed in the banner
+            token = SecretStr(secrets.token_urlsafe(18))
+            settings = settings.model_copy(update={"admin_token": token})
+        self.settings = settings
 
         # the worker before the web app, so that the web app stops first
         self._start_worker(self.settings)
@@ -67,8 +83,39 @@ class DevStack:
             "web app",
             self.options.host,
             self.options.port,
+            uvicorn_options(self.settings),
         )
         self._serve(web)
+        self._write_state(self.settings)
+
+    @property
+    def admin_token(self) -> str:
+        assert self.settings is not None
+        assert self.settings.admin_token is not None
+        return self.settings.admin_token.get_secret_value()
+
+    def _write_state(self, settings: Settings) -> None:
+        assert self.redis is not None
+        assert self.crm is not None
+        state = DevState(
+            pid=os.getpid(),
+            web_url=self.web_url,
+            redis_url=self.redis.url,
+            crm_base_url=self.crm.base_url,
+            crm_api_key=self.crm.api_key if self.crm.embedded else None,
+            admin_token=self.admin_token,
+        )
+        try:
+            write_state(self.state_file, state)
+        except OSError as exc:
+            log.warning(
+                "cannot write %s (%s): other terminals will not find this dev mode",
+                self.state_file,
+                exc.strerror,
+            )
+            return
+        # registered after the web app's stop: the file goes first, before anything stops
+        self._stops.callback(remove_state, self.state_file, state.pid)
 
     def _start_crm(self) -> Crm:
         if configured(self.base, "crm_base_url"):

@@ -24,6 +24,8 @@ from adapter.settings import Settings
 
 __all__ = ["create_served_app", "ops_routes"]
 
+EVENT_INTERVAL_SECONDS = 0.2
+
 
 def create_served_app(
     settings: Settings,
@@ -32,7 +34,8 @@ def create_served_app(
     ignore: IgnorePredicate | None = None,
 ) -> Starlette:
     """The webhook app with the operations endpoints (and `routes`, tried before them)."""
-    recorder = WebRecorder(forms=settings.forms)
+    # flushed often: `adapter tail` shows a delivery verified before it is mapped
+    recorder = WebRecorder(forms=settings.forms, interval=EVENT_INTERVAL_SECONDS)
     reader = Reader.connect(settings)
     app = create_app(
         settings,
@@ -40,6 +43,7 @@ def create_served_app(
         routes=[*routes, *ops_routes()],
         on_outcome=recorder.on_outcome,
         on_delivery=recorder.on_delivery,
+        on_reject=recorder.on_reject,
         ignore=ignore,
     )
     app.state.ops = Ops(settings, recorder, reader)

@@ -133,6 +133,45 @@ def _gauges(snapshot: Snapshot) -> Iterator[Metric]:
     if snapshot.last_crm_error is not None:
         last.add_metric(["error"], float(snapshot.last_crm_error.get("at", 0)))
     yield last
+    if snapshot.tenants:
+        yield from _tenant_gauges(snapshot)
+
+
+def _tenant_gauges(snapshot: Snapshot) -> Iterator[Metric]:
+    """The same, per tenant (`adapter.tenants`), when tenants are configured."""
+    specs = {
+        "entries": ("adapter_tenant_outbox_entries", "Commands in a tenant's outbox."),
+        "due": ("adapter_tenant_outbox_due", "Commands of a tenant that may be sent now."),
+        "oldest": (
+            "adapter_tenant_outbox_oldest_due_seconds",
+            "How long a tenant's oldest due command has waited.",
+        ),
+        "flight": ("adapter_tenant_crm_in_flight", "A tenant's CRM requests in flight now."),
+        "paused": (
+            "adapter_tenant_paused_seconds",
+            "Seconds left of a tenant's pause (a 429, or until its refused key is tried again).",
+        ),
+        "refused": (
+            "adapter_tenant_key_refused",
+            "1 while a tenant's CRM refuses its API key (401/403): its deliveries wait.",
+        ),
+    }
+    families = {
+        what: GaugeMetricFamily(name, text, labels=["tenant"])
+        for what, (name, text) in specs.items()
+    }
+    for tenant in snapshot.tenants:
+        values = {
+            "entries": tenant.outbox_total,
+            "due": tenant.outbox_due,
+            "oldest": tenant.oldest_due_seconds,
+            "flight": tenant.in_flight,
+            "paused": tenant.paused_for,
+            "refused": 1 if tenant.key_refused is not None else 0,
+        }
+        for what, value in values.items():
+            families[what].add_metric([tenant.name], value)
+    yield from families.values()
 
 
 class RedisCollector(Collector):

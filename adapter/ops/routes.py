@@ -1,4 +1,5 @@
-"""The operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/status`, the replay action.
+"""The operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/status`, a delivery's
+trace (`/status/trace/<digest>`), the replay action.
 
 Reads go through the blocking Redis client of `adapter.ops.state`, so these endpoints
 run in Starlette's thread pool (plain `def`, or `run_in_threadpool`) and never hold up
@@ -7,27 +8,33 @@ the event loop that serves the webhooks.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import redis
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapter import metrics, redis_safety
+from adapter import events, metrics, redis_safety
 from adapter.metrics import WebRecorder
 from adapter.ops import auth
 from adapter.ops.collector import CONTENT_TYPE, exposition
-from adapter.ops.page import REPLAY_PATH, Flash, render
+from adapter.ops.page import REPLAY_PATH, TRACE_PATH, Flash, View, render, render_trace
 from adapter.ops.state import Reader
 from adapter.settings import Settings
 from workers import redrive, status
 from workers.context import Context
 
 FLASH_COOKIE = "adapter_flash"
+RECENT_SHOWN = 30
+WAITING_SHOWN = 30
+REJECTED_SHOWN = 20
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_FORM_BYTES = 4096
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -70,19 +77,55 @@ def readyz(request: Request) -> Response:
         checks["redis_durability"] = redis_safety.check(
             reader.text, _ops(request).settings.redis_allow_no_aof
         ).describe()
+        refused = redis_safety.probe_writes(reader.text)
+        checks["redis_writes"] = (
+            "ok"
+            if refused is None
+            else f"refused: {refused}; webhooks are answered 503 with Retry-After and "
+            "the workers wait, resuming by themselves once Redis takes writes again"
+        )
         try:
             alive = len(status.read_status(reader.text)["workers"])
         except redis.RedisError:
             alive = 0
         window = f"{status.HEARTBEAT_TTL:.0f}s"
         checks["workers"] = f"ok ({alive} alive)" if alive else f"no heartbeat in the last {window}"
+        if _ops(request).settings.tenants:
+            checks["tenants"] = _tenants_check(reader)
     ready = all(value.startswith("ok") for value in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+def _metrics_allowed(request: Request, token: SecretStr | None) -> bool:
+    """With METRICS_TOKEN set, a scrape must bring it as a Bearer token."""
+    if token is None:
+        return True
+    given = auth.bearer(request)
+    return given is not None and auth.token_matches(token, given)
+
+def _tenants_check(reader: Reader) -> str:
+    """Tenants whose CRM refuses their key are named, but the web side stays ready: it
+    still takes every tenant's webhooks (those wait for the key), and taking it out of
+    rotation would stop the other tenants too."""
+    try:
+        refused = [t.name for t in reader.tenant_states() if t.key_refused is not None]
+    except redis.RedisError:
+        return "unknown (redis error)"
+    if not refused:
+        return "ok"
+    return f"ok (paused, the CRM refuses the API key of: {', '.join(refused)})"
+
+
 async def metrics_endpoint(request: Request) -> Response:
     ops = _ops(request)
+    if not _metrics_allowed(request, ops.settings.metrics_token):
+        return Response(
+            "send Authorization: Bearer <METRICS_TOKEN>\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     # this process's own latest counts first, so a scrape right after a request sees it
     await ops.recorder.flush(request.app.state.ingest.require_inbox().redis)
     try:
@@ -113,14 +156,52 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _load_page(ops: Ops) -> tuple[Any, ...]:
+def _load_page(ops: Ops) -> View:
     reader = ops.reader
-    return (
-        reader.snapshot(),
-        metrics.read_counter(reader.text, metrics.DELIVERIES),
-        metrics.read_recent(reader.text),
-        reader.deadletters.listing(limit=50),
+    recent = reader.tracer.recent(RECENT_SHOWN)
+    around = reader.tracer.around(recent)
+    return View(
+        snapshot=reader.snapshot(),
+        deliveries=metrics.read_counter(reader.text, metrics.DELIVERIES),
+        recent=[reader.tracer.trace(record, around) for record in recent],
+        letters=reader.deadletters.listing(limit=50),
+        waiting=reader.downstream.waiting()[:WAITING_SHOWN],
+        rejected=events.rejected(reader.text, REJECTED_SHOWN),
+        minutes=metrics.read_minutes(reader.text),
     )
+
+
+def _authenticated(request: Request) -> Response | None:
+    """None when the request may see the pages, else the answer that says why not."""
+    token = _ops(request).settings.admin_token
+    if token is None:
+        return _not_configured()
+    if auth.authenticate(request, token) is None:
+        return _unauthorized()
+    return None
+
+
+def _load_trace(ops: Ops, digest: str) -> Any:
+    record = ops.reader.ledger.get(digest) if _DIGEST.fullmatch(digest) else None
+    return ops.reader.tracer.trace(record) if record is not None else None
+
+
+async def trace_page(request: Request) -> Response:
+    refused = _authenticated(request)
+    if refused is not None:
+        return refused
+    digest = request.path_params["digest"]
+    try:
+        trace = await run_in_threadpool(_load_trace, _ops(request), digest)
+    except (redis.RedisError, OSError):
+        return _page("Redis does not answer: nothing to show.", 503)
+    if trace is None:
+        return _page(
+            "No such retained delivery (settled deliveries are kept for the "
+            "retention time, then forgotten).",
+            404,
+        )
+    return HTMLResponse(render_trace(trace), headers=PAGE_HEADERS)
 
 
 async def status_page(request: Request) -> Response:
@@ -149,11 +230,11 @@ async def status_page(request: Request) -> Response:
         return _unauthorized()
     await ops.recorder.flush(request.app.state.ingest.require_inbox().redis)
     try:
-        snapshot, deliveries, recent, letters = await run_in_threadpool(_load_page, ops)
+        view = await run_in_threadpool(_load_page, ops)
     except (redis.RedisError, OSError):
         return _page("Redis does not answer: nothing to show.", 503)
     flash = _read_flash(request.cookies.get(FLASH_COOKIE))
-    html = render(snapshot, deliveries, recent, letters, session.csrf, flash)
+    html = render(view, session.csrf, flash)
     page = HTMLResponse(html, headers=PAGE_HEADERS)
     if flash is not None:
         page.delete_cookie(FLASH_COOKIE, path="/status")
@@ -220,4 +301,5 @@ def ops_routes() -> list[BaseRoute]:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/status", status_page, methods=["GET"]),
         Route(REPLAY_PATH, replay, methods=["POST"]),
+        Route(TRACE_PATH + "{digest}", trace_page, methods=["GET"]),
     ]

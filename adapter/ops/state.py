@@ -15,12 +15,16 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from adapter.ledger import Ledger
+from adapter.ops.downstream import Downstream
+from adapter.ops.trace import Tracer
 from adapter.redis_connection import sync_client_for
 from adapter.settings import Settings
+from adapter.tenants import DEFAULT_TENANT, tenant_namespace
 from workers import status
-from workers.context import DELIVERY_QUEUE, OUTBOX_QUEUE
+from workers.context import DELIVERY_QUEUE, OUTBOX_QUEUE, tenant_settings
 from workers.deadletters import DeadLetters
-from workers.outbox import Kind, Outbox, _keys
+from workers.outbox import Kind, Outbox
 from workers.ratelimit import WINDOW_SECONDS, RateLimiter
 
 REGISTRIES = ("started", "failed", "deferred", "scheduled")
@@ -56,6 +60,24 @@ class RateLimitState:
 
 
 @dataclass(frozen=True)
+class TenantState:
+    """One CRM organisation (`adapter.tenants`): its outbox, its budget, its key."""
+
+    name: str
+    outbox_total: int
+    outbox_due: int
+    oldest_due_seconds: float
+    in_flight: int
+    max_in_flight: int
+    per_minute: int
+    paused_for: float  # seconds left of a pause (a 429, or until the next key probe)
+    # since when (and why) the CRM refuses the tenant's API key; None while it works
+    key_refused: dict[str, Any] | None = None
+    last_crm_error: dict[str, Any] | None = None
+    last_crm_success: float | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     taken_at: float
     queues: list[QueueState]
@@ -65,6 +87,8 @@ class Snapshot:
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_crm_error: dict[str, Any] | None = None
     last_crm_success: float | None = None
+    # every tenant, the default one first; empty when no tenants are configured
+    tenants: list[TenantState] = field(default_factory=list)
 
     @property
     def failed_jobs(self) -> int:
@@ -90,6 +114,14 @@ class Reader:
         self.raw = raw
         self.outbox = Outbox(text)
         self.deadletters = DeadLetters(text)
+        self.ledger = Ledger(
+            raw,
+            retention_hours=settings.delivery_retention_hours,
+            retention_mb=settings.delivery_retention_mb,
+        )
+        namespaces = [tenant_namespace(name) for name in [DEFAULT_TENANT, *settings.tenants]]
+        self.downstream = Downstream(text, namespaces)
+        self.tracer = Tracer(settings, self.ledger, self.downstream)
         self.limiter = RateLimiter(
             text,
             settings.crm_api_key.get_secret_value(),
@@ -132,10 +164,8 @@ class Reader:
         found = []
         for kind in Kind:
             backlog = self.outbox.backlog(kind)
-            ready_key, leased_key = _keys(kind)[:2]
-            oldest = self.text.zrange(ready_key, 0, 0, withscores=True)
-            waited = max(0.0, (now_ms - float(oldest[0][1])) / 1000) if oldest else 0.0
-            leased = int(self.text.zcard(leased_key))
+            leased, oldest = self.outbox.leased_and_oldest(kind)
+            waited = max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
             found.append(OutboxState(kind.value, backlog.total, backlog.due, leased, waited))
         return found
 
@@ -152,6 +182,44 @@ class Reader:
             next_admit_in=self.limiter.next_admit_in(),
         )
 
+    def tenant_states(self) -> list[TenantState]:
+        """Each tenant's outbox, limiter and key; [] when no tenants are configured."""
+        if not self.settings.tenants:
+            return []
+        now_ms = self._now_ms()
+        found = []
+        for name in [DEFAULT_TENANT, *self.settings.tenants]:
+            view = tenant_settings(self.settings, name)
+            ns = tenant_namespace(name)
+            outbox = Outbox(self.text, ns=ns)
+            backlogs = [outbox.backlog(kind) for kind in Kind]
+            oldest = [outbox.leased_and_oldest(kind)[1] for kind in Kind]
+            first = min((o for o in oldest if o is not None), default=None)
+            waited = max(0.0, (now_ms - first) / 1000) if first is not None else 0.0
+            limiter = RateLimiter(
+                self.text,
+                view.crm_api_key.get_secret_value(),
+                per_minute=view.crm_rate_limit_per_minute,
+                max_in_flight=view.crm_max_in_flight,
+            )
+            crm = status.read_status(self.text, ns)
+            found.append(
+                TenantState(
+                    name=name,
+                    outbox_total=sum(b.total for b in backlogs),
+                    outbox_due=sum(b.due for b in backlogs),
+                    oldest_due_seconds=waited,
+                    in_flight=limiter.in_flight(),
+                    max_in_flight=limiter.max_in_flight,
+                    per_minute=limiter.per_minute,
+                    paused_for=limiter.paused_for(),
+                    key_refused=status.key_refused(self.text, ns),
+                    last_crm_error=crm["last_crm_error"],
+                    last_crm_success=crm["last_crm_success"],
+                )
+            )
+        return found
+
     def snapshot(self) -> Snapshot:
         """Everything at once; raises redis errors (the caller says Redis is down)."""
         found = status.read_status(self.text)
@@ -164,6 +232,7 @@ class Reader:
             workers=found["workers"],
             last_crm_error=found["last_crm_error"],
             last_crm_success=found["last_crm_success"],
+            tenants=self.tenant_states(),
         )
 
     def _now_ms(self) -> int:

@@ -7,7 +7,9 @@
     ├── InvalidPayload           400  not UTF-8, not JSON, not an object, no id
     │   └── StaleTimestamp       400  signed too long ago (or too far ahead)
     ├── UnsupportedMediaType     415  a form body we cannot read
-    └── QueueUnavailable         503  Redis could not take the delivery; the provider retries
+    ├── QueueUnavailable         503  Redis could not take the delivery; the provider retries
+    └── SourceNotConfigured      503  no secret is configured for this source: our fault, so
+                                      a 5xx (the provider retries; operators' 5xx alerts fire)
 
 Reasons go back to the caller as `{"error": reason}`: never put a secret or a payload value in one.
 """
@@ -60,3 +62,8 @@ class QueueUnavailable(IngestError):
     status = 503
     kind = "unavailable"
     retry_after_seconds: ClassVar[int] = 5
+
+
+class SourceNotConfigured(IngestError):
+    status = 503
+    kind = "not_configured"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import redis
 
+from adapter.cli.failures import EXIT_CONFIG
 from adapter.ledger import Ledger
 from tests.app.conftest import CONFIG, Server, server_env, start_server
 from tests.app.signing import shopify_headers
@@ -77,7 +78,7 @@ def test_serve_refuses_invalid_settings_without_echoing_secrets(
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG
     assert "invalid configuration" in result.stderr
     assert "forms" in result.stderr
     assert "topsecret" not in result.stderr + result.stdout

@@ -112,8 +112,9 @@ def test_sigint_stops_the_backfill_and_a_rerun_resumes(
     write_export(export, 1000)
     checkpoint = checkpoint_key(file_digest(export), SHOP)
     store = redis.Redis.from_url(redis_url, decode_responses=True)
-    # no worker runs: the backlog limit holds the backfill after 200 orders
-    argv = [*backfill_argv(export), "--max-backlog", "150"]
+    # no worker runs: the backlog limit holds the backfill after 200 orders (a chunk:
+    # each order queues its deal and the completion of its contact)
+    argv = [*backfill_argv(export), "--max-backlog", "350"]
     first = subprocess.Popen(
         argv, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

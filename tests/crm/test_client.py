@@ -13,6 +13,7 @@ import pytest
 from adapter.crm.client import Backoff, CrmClient, pg_array, retry_after_seconds
 from adapter.crm.errors import (
     CrmBadResponse,
+    CrmKeyRefused,
     CrmServerError,
     CrmUnavailable,
     PermanentCrmError,
@@ -151,7 +152,6 @@ def test_garbled_retry_after_waits_one_second() -> None:
     ("status", "body", "text"),
     [
         (400, {"error": "title is required"}, "title is required"),
-        (401, {"error": "Unauthorized"}, "Unauthorized"),
         (409, {"error": "duplicate key value"}, "duplicate key value"),
         (400, {"message": "malformed array literal", "code": "22P02"}, "malformed array"),
     ],
@@ -163,8 +163,17 @@ def test_other_4xx_is_permanent_with_the_crm_text(status: int, body: object, tex
     assert text in caught.value.message
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_is_its_own_error_not_a_bad_request(status: int) -> None:
+    # resending with a working key succeeds: the caller pauses, it dead-letters nothing
+    with pytest.raises(CrmKeyRefused) as caught:
+        client(answer(status, {"error": "Unauthorized"})).create_deals_bulk(deals_request())
+    assert caught.value.status == status
+    assert not isinstance(caught.value, PermanentCrmError)
+
+
 def test_error_text_never_carries_the_api_key() -> None:
-    with pytest.raises(PermanentCrmError) as caught:
+    with pytest.raises(CrmKeyRefused) as caught:
         client(answer(401, {"error": "Unauthorized"})).get_deal("d1")
     assert KEY not in str(caught.value)
 

@@ -31,7 +31,8 @@ def user_env() -> dict[str, str]:
 class Dev:
     """`python -m adapter dev` on free ports; stdout collected line by line."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.env = {**user_env(), **(env or {})}
         self.port = free_port()
         self.sandbox_port = free_port()
         self.argv = adapter_command(
@@ -45,7 +46,7 @@ class Dev:
     def start(self) -> Dev:
         log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            self.argv, env=user_env(), stdout=subprocess.PIPE, stderr=log, text=True
+            self.argv, env=self.env, stdout=subprocess.PIPE, stderr=log, text=True
         )
         log.close()
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapter.cli import main
+from tests.support.processes import free_port
 
 
 def test_exit_without_demo_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -22,5 +23,6 @@ def test_no_redis_at_all_says_what_to_install(
     monkeypatch.setattr("signal.signal", lambda *a: None)
     monkeypatch.setattr("adapter.logs.configure_logging", lambda *a: None)
 
-    assert main(["dev", "--port", "1", "--sandbox-port", "1"]) == 1
+    ports = ["--port", str(free_port()), "--sandbox-port", str(free_port())]
+    assert main(["dev", *ports]) == 1
     assert "install redis-server, or pip install 'fakeredis[lua]'" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     process.kill()
 
 
-def test_the_printed_send_command_lands_a_deal_then_ctrl_c_exits_0(dev: Dev) -> None:
+def test_the_printed_send_command_lands_a_deal_then_ctrl_c_exits_130(dev: Dev) -> None:
     command = dev.wait_for_line(SEND_PREFIX)
 
     # pasted into another terminal, exactly as printed
@@ -40,8 +40,10 @@ def test_the_printed_send_command_lands_a_deal_then_ctrl_c_exits_0(dev: Dev) -> 
 
     dev.signal(signal.SIGINT)
 
-    assert dev.wait(timeout=30) == 0, dev.logs()
+    # 130: what a shell expects of a program stopped by Ctrl-C
+    assert dev.wait(timeout=30) == 130, dev.logs()
     assert "adapter dev: stopped" in dev.logs()
+    assert "Traceback" not in dev.logs()
 
 
 def test_sigterm_stops_everything_and_exits_0(dev: Dev) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from adapter.dev.banner import render
+from adapter.dev.config import configured
 from adapter.dev.errors import DevError
 from adapter.dev.stack import DevOptions, DevStack
 from adapter.settings import Settings
@@ -72,3 +73,16 @@ def test_a_taken_port_fails_and_stops_what_had_started(redis_url: str, options: 
             stack.start()
 
     assert not port_open(options.sandbox_port)
+
+
+def test_empty_variables_leave_redis_and_the_crm_to_dev_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # what `.env` files and compose's ${X:-} produce
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("CRM_BASE_URL", "")
+
+    base = Settings()
+
+    assert not configured(base, "redis_url")
+    assert not configured(base, "crm_base_url")

@@ -52,9 +52,14 @@ def dump_dom(url: str, profile: Path) -> str:
     return done.stdout
 
 
-def screenshot(url: str, path: Path, profile: Path) -> None:
+def screenshot(url: str, path: Path, profile: Path, size: tuple[int, int] | None = None) -> None:
+    """A PNG of the page; `size` (width, height in CSS pixels) sets the window."""
+    window = [f"--window-size={size[0]},{size[1]}"] if size else []
     subprocess.run(
-        _argv(profile, f"--screenshot={path}", url), capture_output=True, timeout=90, check=True
+        _argv(profile, *window, f"--screenshot={path}", url),
+        capture_output=True,
+        timeout=90,
+        check=True,
     )
 
 

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 import redis
 
+from adapter.cli.failures import EXIT_UNAVAILABLE
 from tests.ops_endpoints.support import ROOT, put_dead_letter
 from tests.support.processes import adapter_command, free_port
 from workers.status import beat, record_crm_error
@@ -58,5 +59,6 @@ def test_status_text_names_every_section(redis_url: str) -> None:
 
 def test_status_says_so_when_redis_does_not_answer() -> None:
     result = status(f"redis://127.0.0.1:{free_port()}/0")
-    assert result.returncode == 1
-    assert "Redis does not answer" in result.stderr
+    assert result.returncode == EXIT_UNAVAILABLE
+    assert "does not answer" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -47,7 +47,12 @@ def test_readyz_passes_with_redis_and_a_live_worker(
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"redis": "ok", "redis_durability": "ok", "workers": "ok (1 alive)"},
+        "checks": {
+            "redis": "ok",
+            "redis_durability": "ok",
+            "redis_writes": "ok",
+            "workers": "ok (1 alive)",
+        },
     }
 
 
@@ -78,6 +83,16 @@ def test_readyz_stays_ready_without_aof_and_shows_the_warning(
     response = _readyz_with_redis_config(redis_url, text_redis, "appendonly", "no")
     assert response.status_code == 200
     assert response.json()["checks"]["redis_durability"] == f"ok, but: {no_aof_message()}"
+
+
+def test_readyz_is_not_ready_while_redis_is_full_and_says_the_workers_wait(
+    redis_url: str, text_redis: redis.Redis
+) -> None:
+    response = _readyz_with_redis_config(redis_url, text_redis, "maxmemory", "1")
+    assert response.status_code == 503
+    writes = response.json()["checks"]["redis_writes"]
+    assert writes.startswith("refused: Redis is full (maxmemory reached with noeviction)")
+    assert "the workers wait" in writes
 
 
 def test_readyz_names_redis_when_it_is_unreachable() -> None:

@@ -87,13 +87,13 @@ def test_a_bearer_token_shows_counts_queues_and_dead_letters(
     response = run_app(app(redis_url), use)
     assert response.status_code == 200
     page = response.text
-    row = re.search(r"<tr><td>shopify</td>(.*?)</tr>", page)
+    row = re.search(r'<tr><td data-label="source">shopify</td>(.*?)</tr>', page)
     assert row is not None
-    assert re.findall(r"<td class=n>(\d+)</td>", row.group(1)) == ["1", "1", "0", "0", "0"]
+    assert re.findall(r"<td class=n[^>]*>(\d+)</td>", row.group(1)) == ["1", "1", "0", "0", "0"]
     assert "order-webhook-1" in page
     assert "dlv-dead-42" in page
     assert "Dead letters (1)" in page
-    assert "<code>deliveries</code></td><td class=n>1</td>" in page
+    assert '<code>deliveries</code></td><td class=n data-label="queued">1</td>' in page
 
 
 def test_the_page_shows_no_personal_data(redis_url: str, text_redis: redis.Redis) -> None:

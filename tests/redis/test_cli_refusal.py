@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from adapter.cli.config import EXIT_INVALID, EXIT_REDIS_UNSAFE
+from adapter.cli.config import EXIT_REDIS_UNSAFE
+from adapter.cli.failures import EXIT_CONFIG
 from adapter.redis_connection import FORMS
 from adapter.redis_safety import evicting_message, no_aof_message
 from tests.support.processes import Process, adapter_command, free_port, start_redis
@@ -27,7 +28,9 @@ def own_redis(tmp_path: Path) -> Iterator[Process]:
 
 def _env(own_redis: Process, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "ADAPTER_CONFIG"}
-    return {**env, "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0", **extra}
+    # what serve and worker need besides Redis, so that Redis is what they stop on
+    needs = {"SHOPIFY_WEBHOOK_SECRETS": "shpss_test", "CRM_API_KEY": "cg_test"}
+    return {**env, **needs, "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0", **extra}
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -110,14 +113,19 @@ def test_serve_names_a_missing_aof_and_starts(own_redis: Process, tmp_path: Path
 
 def test_a_url_without_a_scheme_is_one_line_naming_redis_url(own_redis: Process) -> None:
     result = _run(_env(own_redis, REDIS_URL="127.0.0.1:6379"), "serve", "--port", "0")
-    assert result.returncode == EXIT_INVALID
+    assert result.returncode == EXIT_CONFIG
     assert result.stderr == (
-        f"adapter: invalid configuration:\n  REDIS_URL has no scheme; expected {FORMS}\n"
+        f"adapter serve: invalid configuration: REDIS_URL: has no scheme: write it as {FORMS}\n"
     )
 
 
 def test_an_unreachable_redis_is_named_and_config_check_still_passes() -> None:
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "SHOPIFY_WEBHOOK_SECRETS": "shpss_test",
+        "CRM_API_KEY": "cg_test",
+    }
     env.pop("ADAPTER_CONFIG", None)
     result = _run(env, "config", "check")
     assert result.returncode == 0

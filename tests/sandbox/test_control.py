@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sandbox.conftest import API, Env, create_contact
+from tests.sandbox.conftest import API, KEY_A, KEY_B, Env, create_contact
 
 
 def test_create_org_answers_key_pipeline_and_stages(env: Env) -> None:
@@ -54,6 +54,7 @@ def test_stats_count_requests_by_path_and_status_and_bulk_rows(env: Env) -> None
     env.a.get("/rest-api-proxy/contacts", params={"id": "eq.nope"})
     env.client("bad").get("/rest-api-proxy/deals")
     stats = env.control.get("/stats").json()
+    stats.pop("orgs")
     assert stats == {
         "requests": {
             "POST /create-deals-bulk": {"200": 1, "400": 1},
@@ -87,6 +88,43 @@ def test_the_request_log_lists_each_request_with_its_query_and_bulk_rows(env: En
     assert [r["n"] for r in env.control.get("/requests?after=1").json()["requests"]] == [2]
     env.control.post("/reset")
     assert env.control.get("/requests").json()["requests"] == []
+
+
+def test_stats_split_requests_by_the_organisation_their_key_reached(env: Env) -> None:
+    org_a = env.sandbox.org_for_key(KEY_A)
+    org_b = env.sandbox.org_for_key(KEY_B)
+    env.a.get("/rest-api-proxy/contacts")
+    env.a.get("/rest-api-proxy/contacts")
+    env.b.post("/import-contacts-bulk", json={"contacts": [{"emails": ["b@b.co"]}]})
+    env.client("bad").get("/rest-api-proxy/deals")
+    orgs = env.control.get("/stats").json()["orgs"]
+    assert orgs == {
+        org_a: {"GET /rest-api-proxy/contacts": {"200": 2}},
+        org_b: {"POST /import-contacts-bulk": {"200": 1}},
+    }
+
+
+def test_a_revoked_key_is_refused_until_it_is_given_back(env: Env) -> None:
+    org_a = env.sandbox.org_for_key(KEY_A)
+    response = env.control.post("/keys/revoke", json={"api_key": KEY_A})
+    assert response.status_code == 200
+    assert response.json() == {"org_id": org_a, "revoked": True}
+    assert env.a.get("/rest-api-proxy/contacts").status_code == 401
+    assert env.b.get("/rest-api-proxy/contacts").status_code == 200
+    restored = env.control.post(f"/orgs/{org_a}/keys", json={"api_key": KEY_A})
+    assert restored.status_code == 201
+    assert env.a.get("/rest-api-proxy/contacts").status_code == 200
+
+
+def test_revoking_an_unknown_key_is_a_404(env: Env) -> None:
+    assert env.control.post("/keys/revoke", json={"api_key": "nope"}).status_code == 404
+    assert env.control.post("/keys/revoke", json={}).status_code == 400
+
+
+def test_a_key_of_another_organisation_cannot_be_added(env: Env) -> None:
+    org_a = env.sandbox.org_for_key(KEY_A)
+    assert env.control.post(f"/orgs/{org_a}/keys", json={"api_key": KEY_B}).status_code == 409
+    assert env.control.post("/orgs/nope/keys", json={"api_key": "cg_x"}).status_code == 404
 
 
 def test_health_answers_ok(env: Env) -> None:

@@ -76,5 +76,5 @@ def test_worker_refuses_an_invalid_setting_naming_it() -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
+    assert result.returncode == 78  # EXIT_CONFIG
     assert "CRM_RATE_LIMIT_PER_MINUTE" in result.stderr
