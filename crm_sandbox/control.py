@@ -1,4 +1,5 @@
-"""/_sandbox: organisations, reset, stats and faults. No key, never rate limited or counted."""
+"""/_sandbox: organisations, reset, stats, the request log and faults. No key, never rate
+limited or counted."""
 
 from __future__ import annotations
 
@@ -93,6 +94,14 @@ async def stats(request: Request) -> Response:
     return JSONResponse(_sandbox(request).stats.to_json())
 
 
+async def requests(request: Request) -> Response:
+    try:
+        after = int(request.query_params.get("after", "0"))
+    except ValueError:
+        return _bad("after must be an integer")
+    return JSONResponse({"requests": _sandbox(request).stats.log(after)})
+
+
 async def faults(request: Request) -> Response:
     injector = _sandbox(request).faults
     if request.method == "POST":
@@ -113,6 +122,7 @@ routes = [
     Route("/keys/revoke", revoke_key, methods=["POST"]),
     Route("/reset", reset, methods=["POST"]),
     Route("/stats", stats, methods=["GET"]),
+    Route("/requests", requests, methods=["GET"]),
     Route("/faults", faults, methods=["GET", "POST"]),
     Route("/health", health, methods=["GET"]),
 ]

@@ -68,7 +68,10 @@ async def api(request: Request) -> Response:
     started = time.perf_counter()
     response, hold = await _answer(sandbox, request, path)
     org_id = sandbox.org_for_key(request.headers.get("x-api-key", ""))
-    sandbox.stats.request(request.method, path, response.status_code, org_id)
+    rows = getattr(request.state, "bulk_rows", None)
+    sandbox.stats.request(
+        request.method, path, response.status_code, org_id, request.url.query, rows
+    )
     # Paths only: query strings carry emails and phones, which stay out of logs.
     log.info(
         "%s %s %d %.1fms",
@@ -139,3 +142,4 @@ async def _handle(
     finally:
         if "bulk_rows" in call.observed:
             sandbox.stats.bulk_rows(path, call.observed["bulk_rows"])
+            request.state.bulk_rows = call.observed["bulk_rows"]

@@ -1,14 +1,17 @@
-"""What clients really sent: requests by endpoint and status, bulk rows, limits, faults."""
+"""What clients really sent: requests by endpoint and status, bulk rows, limits, faults,
+and a log of the last requests (method, path, query string, status, bulk rows)."""
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 from crm_sandbox.faults import MODES
 
 BULK_PATHS = ("/create-deals-bulk", "/import-contacts-bulk", "/create-leads-bulk")
+# requests kept in the log; older ones fall off
+LOG_SIZE = 10_000
 
 
 class Stats:
@@ -30,13 +33,30 @@ class Stats:
             self._orgs: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = defaultdict(
                 lambda: defaultdict(lambda: defaultdict(int))
             )
+            self._log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
 
-    def request(self, method: str, path: str, status: int, org_id: str | None = None) -> None:
+    def request(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        org_id: str | None = None,
+        query: str = "",
+        rows: int | None = None,
+    ) -> None:
         with self._lock:
             self._requests[f"{method} {path}"][str(status)] += 1
             self._total += 1
             if org_id is not None:
                 self._orgs[org_id][f"{method} {path}"][str(status)] += 1
+            entry = {"n": self._total, "method": method, "path": path, "query": query}
+            entry.update(status=status, rows=rows)
+            self._log.append(entry)
+
+    def log(self, after: int = 0) -> list[dict[str, Any]]:
+        """The logged requests numbered above `after`, oldest first."""
+        with self._lock:
+            return [dict(entry) for entry in self._log if entry["n"] > after]
 
     def bulk_rows(self, path: str, rows: int) -> None:
         with self._lock:

@@ -64,7 +64,10 @@ Effectively once
 ----------------
 - Claims lock what they touch (the external id, the contact's email or phone, hashed)
   for the lease, so no two requests race for one record; a claim whose worker died is
-  taken back when its lease expires (SIGKILL loses nothing). One request carries at
+  taken back when its lease expires (SIGKILL loses nothing). The lease is short (12 s,
+  `ADAPTER_LEASE_SECONDS`) and renewed every quarter of it by a thread (`keeper`) for
+  as long as the worker lives, however long a CRM request takes; so a killed worker's
+  work is taken again within ~12 s whatever `crm_timeout_seconds` is. One request carries at
   most one command per external id: the newest of those claimed.
 - RQ's own recovery of a dead worker's jobs is not relied on: a take job or a flush
   job lost with its worker leaves its deliveries leased in the ledger, or its entries

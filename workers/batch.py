@@ -76,6 +76,15 @@ def _absorb(
     return newer[0], newer[1], replace(newer[2], entry=entry)
 
 
+# a lock held by `token` lives another ARGV[2] ms; 0 if someone else holds it now
+_RENEW_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
 @dataclass
 class _Letter:
     entry_id: str
@@ -94,6 +103,8 @@ class Batch:
         self._decided: set[str] = set()
         self._touched = time.monotonic()
         self._live: list[Claimed] | None = None
+        # Redis locks (key -> token) taken while handling the batch, renewed with it
+        self._locks: dict[str, str] = {}
 
     def live(self) -> list[Claimed]:
         """The claimed entries to work on, at most one per external id.
@@ -138,6 +149,22 @@ class Batch:
         if time.monotonic() - self._touched >= self.ctx.options.lease / 3:
             self.ctx.outbox.touch(self.claim, self.ctx.options.lease)
             self._touched = time.monotonic()
+
+    def renew(self) -> None:
+        """Renew the claim's lease and the locks held for it now (a keeper thread calls
+        this while a request is in flight)."""
+        lease = self.ctx.options.lease
+        self.ctx.outbox.touch(self.claim, lease)
+        for key, token in list(self._locks.items()):
+            self.ctx.redis.eval(_RENEW_LOCK, 1, key, token, int(lease * 1000))
+        self._touched = time.monotonic()
+
+    def hold_lock(self, key: str, token: str) -> None:
+        """A lock taken for this batch (SET NX with the lease): renewed with the claim."""
+        self._locks[key] = token
+
+    def drop_lock(self, key: str) -> None:
+        self._locks.pop(key, None)
 
     def _decide(self, entry_id: str) -> None:
         if entry_id in self._decided:

@@ -65,9 +65,10 @@ class Options:
 
     # how long a part-full batch may wait for company
     linger: float = 0.5
-    # an HTTP request takes at most this long (connect + send + answer), with margin;
-    # also how long a claim, a lock and an in-flight slot live without being renewed
-    lease: float = 35.0
+    # how long a claim, its locks and an in-flight slot live without being renewed; a
+    # keeper thread renews them every quarter of it while the worker is alive, however
+    # long a CRM request takes, so a dead worker's work is taken again within it
+    lease: float = 12.0
     # transient failures of one command are retried for this long, then dead-lettered
     give_up_after: float = 6 * 3600.0
     # an UpdateDeal whose deal does not exist yet waits this long for its create
@@ -93,10 +94,9 @@ class Options:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
-        lease = 3 * settings.crm_timeout_seconds + 5.0
         return cls(
             linger=settings.batch_linger_seconds,
-            lease=_env_float("ADAPTER_LEASE_SECONDS", lease),
+            lease=_env_float("ADAPTER_LEASE_SECONDS", cls.lease),
             give_up_after=_env_float("ADAPTER_GIVE_UP_AFTER_SECONDS", cls.give_up_after),
             missing_deal_grace=_env_float(
                 "ADAPTER_MISSING_DEAL_GRACE_SECONDS", cls.missing_deal_grace

@@ -51,6 +51,7 @@ from adapter.crm.models import (
     ContactUpdate,
 )
 from workers.batch import Batch
+from workers.idmap import Record, digest
 from workers.outbox import Claimed
 from workers.ratelimit import LimiterTimeout
 from workers.status import record_crm_success
@@ -170,6 +171,7 @@ def _guest_contact(
     if not ctx.redis.set(lock, token, nx=True, px=int(ctx.options.lease * 1000)):
         batch.later(claimed, 1.0)
         raise _Unresolved
+    batch.hold_lock(lock, token)
     try:
         found = crm.find_contacts_by_custom_field("external_id", external_id, limit=1)
         if found:
@@ -186,6 +188,7 @@ def _guest_contact(
         ctx.idmap.record(external_id, contact_id=contact_id)
         return contact_id
     finally:
+        batch.drop_lock(lock)
         if ctx.redis.get(lock) == token:
             ctx.redis.delete(lock)
 
@@ -354,7 +357,8 @@ def _complete(
     deals = ctx.idmap.get_many(c.deal_external_id or "" for _, c in completions)
     waiting: list[tuple[Claimed, CompleteContact, str]] = []
     for claimed, command in completions:
-        if records[command.external_id].supersedes(command):
+        record = records[command.external_id]
+        if record.supersedes(command) or _offered_before(record, command):
             batch.done(claimed)
             continue
         contact_id = deals[command.deal_external_id or ""].contact_id
@@ -400,6 +404,16 @@ def _complete(
             else:
                 _applied(batch, claimed, command, row.contact_id or "")
     record_crm_success(ctx.redis, ctx.ns)
+
+
+def _offered_before(record: Record, command: CompleteContact) -> bool:
+    """The last completion applied offered exactly this (a newer delivery of the same
+    person): it adds nothing, so the contact is not even read. The applied one's digest
+    is over its own `updated_at`, which the record keeps as `applied_at`."""
+    if record.applied_digest is None or record.applied_at is None:
+        return False
+    same_but_when = command.model_copy(update={"source_updated_at": record.applied_at})
+    return record.applied_digest == digest(same_but_when)
 
 
 def _bulk_row(current: ContactRecord, changes: dict[str, Any]) -> Contact:

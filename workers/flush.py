@@ -21,6 +21,7 @@ from workers.changes import send_change
 from workers.contacts import send_contacts
 from workers.context import Context
 from workers.deals import send_deals
+from workers.keeper import Keeper
 from workers.leads import send_leads
 from workers.outbox import Kind, Wait
 from workers.privacy import scrub
@@ -88,7 +89,8 @@ def flush(
         gate = LimiterGate(ctx.limiter, timeout=options.lease / 3, on_wait=batch.keepalive)
         gate.prime(answer)
         try:
-            HANDLERS[kind](batch, ctx.client.with_gate(gate))
+            with Keeper(batch, gate, heartbeat):
+                HANDLERS[kind](batch, ctx.client.with_gate(gate))
         except Exception as exc:
             # a bug must not lose the batch: it goes back, and the error is on record
             log.error("flushing %s failed: %s: %s", kind, type(exc).__name__, scrub(str(exc)))

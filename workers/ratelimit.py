@@ -83,6 +83,18 @@ local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - window), '+inf
 return math.max(1, tonumber(oldest[2]) + window - now)
 """
 
+# a request still in flight: its slot and its log entry live another lease
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+  return 1
+end
+return 0
+"""
+
 _PAUSE = """
 local ms = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ms then
@@ -147,6 +159,7 @@ class RateLimiter:
         self.keys = [f"{prefix}:log", f"{prefix}:flight", f"{prefix}:pause"]
         self._acquire = connection.register_script(_ACQUIRE)
         self._release = connection.register_script(_RELEASE)
+        self._renew = connection.register_script(_RENEW)
         self._pause = connection.register_script(_PAUSE)
         self._peek = connection.register_script(_PEEK)
 
@@ -191,6 +204,11 @@ class RateLimiter:
         """The request ended (`sent`), or was never sent and its slot is given back."""
         self._release(keys=self.keys[:2], args=[admission.token, "1" if sent else "0"])
 
+    def renew(self, admission: Admission) -> bool:
+        """Keep an in-flight request's slot another lease (its request is still on its
+        way); False if the slot had already expired."""
+        return bool(self._renew(keys=self.keys[:2], args=[admission.token, self.lease_ms]))
+
     def pause(self, seconds: float) -> None:
         """Nobody sends for `seconds` (a 429's Retry-After); a longer pause is kept."""
         self._pause(keys=[self.keys[2]], args=[max(1, int(seconds * 1000))])
@@ -226,6 +244,7 @@ class LimiterGate:
         self.timeout = timeout
         self.on_wait = on_wait
         self._primed: Admission | None = None
+        self._in_flight: Admission | None = None
 
     def prime(self, admission: Admission) -> None:
         self._primed = admission
@@ -241,10 +260,18 @@ class LimiterGate:
         admission, self._primed = self._primed, None
         if admission is None:
             admission = self.limiter.acquire(self.timeout, self.on_wait)
+        self._in_flight = admission
         try:
             yield admission
         finally:
+            self._in_flight = None
             self.limiter.release(admission)
+
+    def renew(self) -> None:
+        """Renew the slot of the request in flight, if one is (from a keeper thread)."""
+        admission = self._in_flight
+        if admission is not None:
+            self.limiter.renew(admission)
 
     def rate_limited(self, retry_after: float) -> None:
         self.limiter.pause(retry_after)

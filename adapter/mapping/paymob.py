@@ -12,6 +12,11 @@ The stage follows what the transaction came to (`mapping.paymob.outcome_stages`)
 payments waiting for the customer), `success`, else `declined`. A refund or void
 transaction that did not succeed changes nothing but the fields.
 
+Paymob calls back again when a transaction changes (a pending kiosk payment that is
+paid, a void, a refund of it) with the same `created_at`, so the state breaks the tie:
+a pending one orders a microsecond before, a voided or refunded one a microsecond
+after, so that a late or re-ordered pending callback never wins over its outcome.
+
 The payer is the order's `shipping_data`, then the payment key's `billing_data`.
 Paymob requires every billing field, so merchants fill unknown ones with `NA`: such
 placeholders are not contact details. Local phone numbers are read in the address's
@@ -21,6 +26,7 @@ country, else the currency's (EGP → EG, ...), else `mapping.default_phone_regi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +48,13 @@ from adapter.mapping.errors import MappingError
 from adapter.webhook import WebhookDelivery
 
 CURRENCY_REGIONS = {"EGP": "EG", "SAR": "SA", "AED": "AE", "OMR": "OM", "PKR": "PK"}
+# what a transaction's state adds to its `created_at` to order its callbacks
+_STATE_ORDER = {
+    "pending": timedelta(microseconds=-1),
+    "voided": timedelta(microseconds=1),
+    "refunded": timedelta(microseconds=1),
+    "partially_refunded": timedelta(microseconds=1),
+}
 _PLACEHOLDERS = frozenset({"na", "n/a", "none", "null", "-"})
 
 
@@ -127,10 +140,16 @@ def map_delivery(delivery: WebhookDelivery, config: MappingConfig) -> list[AnyCo
     return [
         UpsertDeal(
             external_id=external_id,
-            source_updated_at=f.timestamp(obj.get("created_at")),
+            source_updated_at=_ordered(f.timestamp(obj.get("created_at")), result.name),
             deal=deal,
         )
     ]
+
+
+def _ordered(created_at: datetime | None, state: str | None) -> datetime | None:
+    if created_at is None or state is None:
+        return created_at
+    return created_at + _STATE_ORDER.get(state, timedelta())
 
 
 def _major(cents: int | None, currency: str | None, exponents: dict[str, int]) -> Decimal | None:

@@ -8,8 +8,11 @@ redis-server and sandbox (reset in between, a fresh API key each):
   extracted with `git archive` into a temporary directory and run from there
   (PYTHONPATH), so nothing of today's path needs to live on in the code.
 
-Webhooks are signed Shopify deliveries POSTed over HTTP to `adapter serve`, the entry
-point that stays the same whatever the delivery side looks like inside. Two modes:
+Webhooks are signed deliveries POSTed over HTTP to `adapter serve`, the entry point
+that stays the same whatever the delivery side looks like inside. The comparison runs
+Shopify lifecycles through both approaches (today's tree has no other store); then
+`this+stores` runs the same number of orders spread over Shopify, WooCommerce, Salla
+and Paymob (see `orders`) through this code. Two modes:
 
 - backlog: every webhook is accepted first, then the workers start;
 - live: the workers run, and webhooks arrive at `--live-rate` a second.
@@ -20,7 +23,8 @@ included), requests by endpoint, drain time against the ideal (the fewest reques
 that can carry N orders — one /create-deals-bulk per 100 — at the rate limit), and
 the time the requests would take at the CRM's real limit of 120 a minute. Then every
 order's deal is read back from the sandbox and checked: exactly one deal, in its last
-state (stage, value, financial and fulfilment status).
+state (stage, value, and its source's status fields: financial and fulfilment status,
+the WooCommerce or Salla order status, the Paymob outcome).
 """
 
 from __future__ import annotations
@@ -45,7 +49,17 @@ from typing import Any
 import httpx
 import redis
 
-from bench.lifecycle.orders import SECRET, Webhook, external_id, final, webhooks
+from bench.lifecycle.orders import (
+    PAYMOB_SECRET,
+    SALLA_SECRET,
+    SECRET,
+    SOURCES,
+    WOO_SECRET,
+    Lifecycle,
+    Webhook,
+    lifecycles,
+    webhooks,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE_REF = "0f4af84"  # main before issue #12
@@ -149,6 +163,9 @@ class Stack:
             "CRM_API_KEY": api_key,
             "CRM_RATE_LIMIT_PER_MINUTE": str(self.rate_limit),
             "SHOPIFY_WEBHOOK_SECRETS": SECRET,
+            "WOOCOMMERCE_WEBHOOK_SECRETS": WOO_SECRET,
+            "SALLA_WEBHOOK_SECRETS": SALLA_SECRET,
+            "PAYMOB_HMAC_SECRETS": PAYMOB_SECRET,
             "LOG_LEVEL": "WARNING",
         }
 
@@ -185,7 +202,7 @@ def _post_all(port: int, hooks: list[Webhook], rate: float | None) -> None:
             delay = started + index / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        response = client.post("/webhooks/shopify", content=hook.body, headers=hook.headers())
+        response = client.post(hook.path, content=hook.body, headers=hook.headers())
         if response.status_code >= 300:
             raise RuntimeError(f"adapter serve answered {response.status_code}: {response.text}")
 
@@ -196,7 +213,7 @@ def _post_all(port: int, hooks: list[Webhook], rate: float | None) -> None:
         client.close()
 
 
-def _verify(control: httpx.Client, api_key: str, orders: int) -> dict[str, int]:
+def _verify(control: httpx.Client, api_key: str, cycles: list[Lifecycle]) -> dict[str, int]:
     deals: list[dict[str, Any]] = []
     while True:
         response = control.get(
@@ -218,23 +235,21 @@ def _verify(control: httpx.Client, api_key: str, orders: int) -> dict[str, int]:
         key = str((deal.get("custom_fields") or {}).get("external_id"))
         by_order.setdefault(key, []).append(deal)
     right = wrong = missing = duplicated = 0
-    for n in range(orders):
-        found = by_order.get(external_id(n), [])
+    for cycle in cycles:
+        found = by_order.get(cycle.external_id, [])
         if not found:
             missing += 1
             continue
         if len(found) > 1:
             duplicated += 1
-        want, deal = final(n), found[0]
+        want, deal = cycle.final, found[0]
         fields = deal.get("custom_fields") or {}
         got = (
             deal.get("stage"),
             Decimal(str(deal.get("value"))),
-            fields.get("financial_status"),
-            fields.get("fulfillment_status"),
+            tuple((name, fields.get(name)) for name, _ in want.fields),
         )
-        expected = (want.stage, want.value, want.financial_status, want.fulfillment_status)
-        if got == expected:
+        if got == (want.stage, want.value, want.fields):
             right += 1
         else:
             wrong += 1
@@ -252,11 +267,12 @@ def measure(
     approach: str,
     code: Path,
     mode: str,
-    hooks: list[Webhook],
-    orders: int,
+    cycles: list[Lifecycle],
     workers: int,
     live_rate: float,
 ) -> dict[str, Any]:
+    hooks = webhooks(cycles)
+    orders = len(cycles)
     api_key = stack.fresh(f"{approach}-{mode}")
     env = stack.env(code, api_key)
     port = _free_port()
@@ -298,7 +314,7 @@ def measure(
         "drain_seconds": drain,
         "ideal_seconds": ideal_requests * 60.0 / stack.rate_limit,
         "seconds_at_120_a_minute": requests * 60.0 / REAL_LIMIT,
-        "verified": _verify(stack.control, api_key, orders),
+        "verified": _verify(stack.control, api_key, cycles),
     }
 
 
@@ -310,36 +326,28 @@ def run(
     baseline_ref: str | None = BASELINE_REF,
     modes: list[str] | None = None,
 ) -> dict[str, Any]:
-    hooks = webhooks(orders)
+    shopify, mixed = lifecycles(orders, ("shopify",)), lifecycles(orders, SOURCES)
     workdir = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
-    approaches: list[tuple[str, Path]] = [("this", ROOT)]
+    approaches: list[tuple[str, Path, list[Lifecycle]]] = [("this", ROOT, shopify)]
     if baseline_ref:
-        approaches.append(("today", extract(baseline_ref, workdir / "today")))
+        approaches.append(("today", extract(baseline_ref, workdir / "today"), shopify))
+    approaches.append(("this+stores", ROOT, mixed))
     runs = []
     try:
         with ExitStack() as stack:
             servers = Stack(workdir, rate_limit, stack)
             stack.callback(servers.close)
             for mode in modes or ["backlog", "live"]:
-                for approach, code in approaches:
+                for approach, code, cycles in approaches:
                     runs.append(
-                        measure(
-                            servers,
-                            workdir,
-                            approach,
-                            code,
-                            mode,
-                            hooks,
-                            orders,
-                            workers,
-                            live_rate,
-                        )
+                        measure(servers, workdir, approach, code, mode, cycles, workers, live_rate)
                     )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "orders": orders,
-        "webhooks": len(hooks),
+        "webhooks": len(webhooks(lifecycles(orders, ("shopify",)))),
+        "webhooks_with_stores": len(webhooks(lifecycles(orders, SOURCES))),
         "workers": workers,
         "rate_limit_per_minute": rate_limit,
         "live_rate_per_second": live_rate,
@@ -350,18 +358,19 @@ def run(
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [
-        f"{report['orders']} order lifecycles, {report['webhooks']} webhooks "
-        f"(re-deliveries and late older updates included); {report['workers']} workers; "
+        f"{report['orders']} order lifecycles, {report['webhooks']} webhooks (Shopify), "
+        f"{report['webhooks_with_stores']} (this+stores: Shopify, WooCommerce, Salla, Paymob "
+        f"in turn); re-deliveries and late older updates included; {report['workers']} workers; "
         f"CRM limit {report['rate_limit_per_minute']}/min; live at "
         f"{report['live_rate_per_second']:g} webhooks/s; today = {report['baseline_ref']}",
         "",
-        f"{'mode':8} {'approach':8} {'requests':>8} {'per webhook':>11} {'drain s':>8} "
+        f"{'mode':8} {'approach':11} {'requests':>8} {'per webhook':>11} {'drain s':>8} "
         f"{'ideal s':>7} {'at 120/min':>10} {'right':>6} {'wrong':>5}",
     ]
     for r in report["runs"]:
         v = r["verified"]
         lines.append(
-            f"{r['mode']:8} {r['approach']:8} {r['crm_requests']:>8} "
+            f"{r['mode']:8} {r['approach']:11} {r['crm_requests']:>8} "
             f"{r['requests_per_webhook']:>11.4f} {r['drain_seconds']:>8.1f} "
             f"{r['ideal_seconds']:>7.1f} {r['seconds_at_120_a_minute'] / 60:>8.1f}mn "
             f"{v['right']:>6} {v['wrong']:>5}"

@@ -18,7 +18,14 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from adapter.ledger import Ledger
-from tests.chaos.workload import CONFIG, SHOPIFY_SECRET, STRIPE_SECRET
+from tests.chaos.workload import (
+    CONFIG,
+    PAYMOB_SECRET,
+    SALLA_SECRET,
+    SHOPIFY_SECRET,
+    STRIPE_SECRET,
+    WOOCOMMERCE_SECRET,
+)
 from tests.support.processes import Process, adapter_command, free_port, start_redis
 from workers.deadletters import DeadLetters
 from workers.outbox import Outbox
@@ -49,6 +56,9 @@ class Stack:
             "REDIS_URL": self.redis_url,
             "SHOPIFY_WEBHOOK_SECRETS": SHOPIFY_SECRET,
             "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
+            "WOOCOMMERCE_WEBHOOK_SECRETS": WOOCOMMERCE_SECRET,
+            "SALLA_WEBHOOK_SECRETS": SALLA_SECRET,
+            "PAYMOB_HMAC_SECRETS": PAYMOB_SECRET,
             "CRM_BASE_URL": self.crm_url,
             "CRM_API_KEY": API_KEY,
             "CRM_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
@@ -199,6 +209,14 @@ class Stack:
                 "outbox": Outbox(text).size(),
                 "dead_letters": DeadLetters(text).count(),
             }
+
+    def drained(self) -> bool:
+        """Nothing left in the ledger or the outbox (False while Redis is away)."""
+        try:
+            backlog = self.backlog()
+        except redis.RedisError:
+            return False
+        return not (backlog["ledger"] or backlog["outbox"])
 
     def failed_jobs(self) -> list[str]:
         """Why each failed delivery job failed (the last line of its exception)."""

@@ -4,7 +4,9 @@ Real processes on 127.0.0.1 (redis-server with AOF, `adapter serve`, `adapter wo
 `adapter sandbox`), signed Shopify orders posted over HTTP:
 
 - a worker frozen at a named instant (`ADAPTER_TEST_PAUSE_AT`, see workers.testpoints)
-  or in the middle of a CRM request, then SIGKILLed: delivered once, within 30 s;
+  or in the middle of a CRM request, then SIGKILLed: delivered once, within 30 s (the
+  mid-request kill also with the default CRM timeout and leases); a request slower
+  than the lease keeps its claim while its worker lives;
 - a kill storm: workers SIGKILLed every 50-300 ms (seeded) while 500 orders are posted,
   and once more with a Redis restart in the middle: 0 lost, 0 duplicated; the recovery
   time after the last kill is printed (`-s`);
@@ -80,11 +82,7 @@ def deals_by_external_id(stack: Stack) -> Counter[str]:
 
 def drained(stack: Stack) -> bool:
     stack.supervise()
-    try:
-        backlog = stack.backlog()
-    except redis.RedisError:
-        return False
-    return not (backlog["ledger"] or backlog["outbox"])
+    return stack.drained()
 
 
 def log_of(process: Any) -> str:
@@ -147,6 +145,69 @@ def test_a_worker_killed_mid_crm_request_delivers_once(stack: Stack) -> None:
     print(f"\nmid-request: in the CRM {time.monotonic() - killed:.1f}s after the kill")
     wait_until(lambda: drained(stack), timeout=30, interval=0.2, message="drained")
     assert deals_by_external_id(stack) == Counter({external_id: 1})
+
+
+@pytest.fixture
+def default_stack(tmp_path: Path) -> Iterator[Stack]:
+    """The stack with the delivery side's default timings (the CRM timeout, the leases)."""
+    running = Stack(tmp_path, {})
+    del running.env["CRM_TIMEOUT_SECONDS"]
+    running.start(workers=0)
+    yield running
+    running.stop()
+
+
+def create_requests(stack: Stack) -> list[dict[str, Any]]:
+    logged = stack.control("GET", "/_sandbox/requests")["requests"]
+    return [r for r in logged if r["path"] == "/create-deals-bulk"]
+
+
+@pytest.mark.slow
+def test_with_default_settings_a_worker_killed_mid_request_is_retaken_within_30s(
+    default_stack: Stack,
+) -> None:
+    stack = default_stack
+    # the create is written and its answer held far past the kill: the worker is
+    # killed while its request is in flight
+    stack.control("POST", "/_sandbox/faults", json={"hang": 1.0, "hang_seconds": 120})
+    worker = stack.add_worker()
+    assert post_order(stack.web_url, 3) == 202
+    wait_until(lambda: create_requests(stack), timeout=30, message="the create on its way")
+    worker.kill()
+    killed = time.monotonic()
+    stack.control("POST", "/_sandbox/faults", json={})
+    stack.add_worker()
+    external_id, _ = order(3)
+    # the requirement itself is a deadline: taken again and sent within 30 s
+    wait_until(
+        lambda: len(create_requests(stack)) >= 2,
+        timeout=RETAKE_WITHIN,
+        interval=0.2,
+        message=f"the create sent again within {RETAKE_WITHIN:.0f}s of the kill",
+    )
+    print(f"\ndefault settings, mid-request: sent again {time.monotonic() - killed:.1f}s after")
+    wait_until(lambda: drained(stack), timeout=30, interval=0.2, message="drained")
+    assert deals_by_external_id(stack) == Counter({external_id: 1})
+
+
+@pytest.mark.slow
+def test_a_crm_request_slower_than_the_lease_keeps_its_claim(default_stack: Stack) -> None:
+    stack = default_stack
+    # answers held 16 s: longer than the 12 s lease, shorter than this timeout
+    stack.control("POST", "/_sandbox/faults", json={"hang": 1.0, "hang_seconds": 16})
+    slow = {"CRM_TIMEOUT_SECONDS": "30"}
+    stack.add_worker(**slow)
+    assert post_order(stack.web_url, 4) == 202
+    wait_until(lambda: create_requests(stack), timeout=30, message="the create on its way")
+    # a second worker, free the whole time: it would take the claim if it lapsed
+    stack.add_worker(**slow)
+    stack.control("POST", "/_sandbox/faults", json={})
+    external_id, _ = order(4)
+    wait_until(lambda: drained(stack), timeout=60, interval=0.2, message="drained")
+    assert len(create_requests(stack)) == 1
+    assert deals_by_external_id(stack) == Counter({external_id: 1})
+    with redis.Redis.from_url(stack.redis_url) as store:
+        assert store.hlen("outbox:deals:reclaims") == 0
 
 
 # --- the kill storm ----------------------------------------------------------------

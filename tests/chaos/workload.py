@@ -3,8 +3,13 @@
 Every source and the topics that make records: Shopify orders/create, orders/updated,
 orders/paid, orders/cancelled, customers/create, checkouts/create; Stripe
 checkout.session.completed, payment_intent.succeeded, customer.created; two lead forms
-(HMAC-signed and standard-webhooks-signed). Signed with `adapter.signing`, the way
-each provider signs (Stripe and standard webhooks sign each attempt afresh).
+(HMAC-signed and standard-webhooks-signed); WooCommerce order.created then
+order.updated (pending -> processing -> completed, some cancelled); Salla
+order.created then order.status.updated; Paymob transaction callbacks (a pending
+kiosk payment, then the same transaction succeeded). Signed with `adapter.signing`,
+the way each provider signs (Stripe and standard webhooks sign each attempt afresh;
+WooCommerce keeps its delivery id on a retry; Paymob signs the callback's fields into
+the `hmac` query parameter).
 
 The schedule is a list of waves, each posted concurrently. It holds re-deliveries
 (the same webhook id or event id, sometimes in the same wave as the first copy),
@@ -21,7 +26,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -30,16 +35,26 @@ from pydantic import SecretStr
 from adapter.settings import FormAuth
 from adapter.signing import (
     form_headers,
+    paymob_hmac,
+    salla_signature_headers,
     shopify_headers,
     standard_webhooks_headers,
     stripe_headers,
+    woocommerce_headers,
 )
 
 SHOPIFY_SECRET = "shpss_chaos_0123456789abcdef"
 STRIPE_SECRET = "whsec_chaosStripeSecret0123456789"
 FORM_HMAC_SECRET = "chaos-form-hmac-secret"
 FORM_SW_SECRET = "whsec_Y2hhb3Mtc3RhbmRhcmQtd2ViaG9va3Mta2V5"
+WOOCOMMERCE_SECRET = "wc-chaos-secret-0123456789"
+SALLA_SECRET = "salla-chaos-secret-0123456789"
+PAYMOB_SECRET = "paymob-chaos-hmac-0123456789"
 SHOP = "chaos-store.myshopify.com"
+WOO_STORE = "chaos-woo"
+SALLA_MERCHANT = 1_305_000_001
+PAYMOB_INTEGRATION = "4097001"
+SALLA_TIME = "%a %b %d %Y %H:%M:%S GMT%z"
 DOMAIN = "example.com"
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
@@ -66,6 +81,9 @@ secrets = ["{FORM_SW_SECRET}"]
 
 # Shopify financial status -> the pipeline stage of the mapping's defaults
 STAGES = {"pending": "new", "authorized": "qualified", "paid": "won", "voided": "lost"}
+# the same for WooCommerce statuses and Salla status slugs
+WOO_STAGES = {"pending": "new", "processing": "won", "completed": "won", "cancelled": "lost"}
+SALLA_STAGES = {"payment_pending": "new", "in_progress": "qualified", "completed": "won"}
 
 
 @dataclass
@@ -136,6 +154,22 @@ def _shopify(topic: str, webhook_id: str) -> Callable[[bytes], dict[str, str]]:
 
 def _stripe(body: bytes) -> dict[str, str]:
     return stripe_headers(body, STRIPE_SECRET)
+
+
+def _woocommerce(topic: str, delivery_id: str) -> Callable[[bytes], dict[str, str]]:
+    def sign(body: bytes) -> dict[str, str]:
+        return woocommerce_headers(body, WOOCOMMERCE_SECRET, topic, delivery_id=delivery_id)
+
+    return sign
+
+
+def _salla(body: bytes) -> dict[str, str]:
+    return salla_signature_headers(body, SALLA_SECRET)
+
+
+def _paymob(body: bytes) -> dict[str, str]:
+    # the signature is in the path's query (`hmac`), over the callback's fields
+    return {"Content-Type": "application/json"}
 
 
 def _form(form_id: str, msg_id: str) -> Callable[[bytes], dict[str, str]]:
@@ -405,6 +439,135 @@ class _Builder:
             )
             self.expected.contacts[email] = ExpectedContact("Lead", f"Person{n}")
 
+    def woocommerce_orders(self, count: int) -> None:
+        """order.created (pending), then order.updated: processing, then completed or
+        cancelled; each a minute newer in `date_modified_gmt`."""
+        for n in range(count):
+            email = _email("woo", n)
+            order_id = 9_000 + n
+            total = Decimal(15_000 + 13 * n) / 100
+            statuses = ["pending", "processing", "cancelled" if n % 5 == 0 else "completed"]
+            deliveries = []
+            for step, status in enumerate(statuses):
+                order = {
+                    "id": order_id,
+                    "number": str(order_id),
+                    "status": status,
+                    "currency": "SAR",
+                    "total": str(total),
+                    "date_created_gmt": (T0 + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "date_modified_gmt": (T0 + timedelta(minutes=n + step)).strftime(
+                        "%Y-%m-%dT%H:%M:%S"
+                    ),
+                    "billing": {"first_name": "نورة", "last_name": f"Woo{n}", "email": email},
+                    "line_items": [
+                        {"name": "Oud", "sku": "OUD-1", "quantity": 1, "total": str(total)}
+                    ],
+                }
+                topic = "order.created" if step == 0 else "order.updated"
+                deliveries.append(
+                    Delivery(
+                        f"woo-{n}-{step}",
+                        f"/webhooks/woocommerce/{WOO_STORE}",
+                        _json(order),
+                        _woocommerce(topic, f"wc-chaos-{n}-{step}"),
+                    )
+                )
+            self.sequences.append(deliveries)
+            self.expected.deals[f"woocommerce:{WOO_STORE}:order:{order_id}"] = ExpectedDeal(
+                f"Order #{order_id}", WOO_STAGES[statuses[-1]], total, "SAR", email
+            )
+            self.expected.contacts[email] = ExpectedContact()
+
+    def salla_orders(self, count: int) -> None:
+        """order.created (payment_pending), then order.status.updated: in_progress, then
+        completed; the envelope's `created_at` a minute newer each time."""
+        for n in range(count):
+            email = _email("salla", n)
+            order_id = 2_116_000_000 + n
+            total = Decimal(20_150 + 10 * n) / 100
+            deliveries = []
+            for step, slug in enumerate(["payment_pending", "in_progress", "completed"]):
+                order = {
+                    "id": order_id,
+                    "reference_id": 41_000_000 + n,
+                    "status": {"name": slug, "slug": slug},
+                    "payment_method": "mada",
+                    "currency": "SAR",
+                    "amounts": {"total": {"amount": float(total), "currency": "SAR"}},
+                    "customer": {"first_name": "خالد", "last_name": f"Salla{n}", "email": email},
+                }
+                sent = (T0 + timedelta(minutes=n + step)).astimezone(timezone(timedelta(hours=3)))
+                envelope = {
+                    "event": "order.created" if step == 0 else "order.status.updated",
+                    "merchant": SALLA_MERCHANT,
+                    "created_at": sent.strftime(SALLA_TIME),
+                    "data": order if step == 0 else {"order": order, "status": slug},
+                }
+                body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+                deliveries.append(Delivery(f"salla-{n}-{step}", "/webhooks/salla", body, _salla))
+            self.sequences.append(deliveries)
+            self.expected.deals[f"salla:{SALLA_MERCHANT}:order:{order_id}"] = ExpectedDeal(
+                f"Salla order {41_000_000 + n}", "won", total, "SAR", email
+            )
+            self.expected.contacts[email] = ExpectedContact()
+
+    def paymob_payments(self, count: int) -> None:
+        """A kiosk payment: the transaction's callback while pending, then the same
+        transaction (same id, same `created_at`) succeeded."""
+        for n in range(count):
+            email = _email("paymob", n)
+            order_id = 217_000_000 + n
+            cents = 50_000 + 100 * n
+            deliveries = []
+            for step, (pending, success) in enumerate([(True, False), (False, True)]):
+                transaction = {
+                    "id": 192_000_000 + n,
+                    "pending": pending,
+                    "success": success,
+                    "amount_cents": cents,
+                    "created_at": (T0 + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                    "currency": "EGP",
+                    "error_occured": False,
+                    "has_parent_transaction": False,
+                    "integration_id": int(PAYMOB_INTEGRATION),
+                    "is_3d_secure": False,
+                    "is_auth": False,
+                    "is_capture": False,
+                    "is_refunded": False,
+                    "is_standalone_payment": True,
+                    "is_voided": False,
+                    "owner": 302_852,
+                    "order": {
+                        "id": order_id,
+                        "amount_cents": cents,
+                        "currency": "EGP",
+                        "merchant_order_id": f"CH-{n}",
+                        "shipping_data": {
+                            "first_name": "أحمد",
+                            "last_name": f"Paymob{n}",
+                            "email": email,
+                            "country": "EG",
+                        },
+                    },
+                    "source_data": {"pan": "", "type": "aggregator", "sub_type": "AGGREGATOR"},
+                    "data": {"message": "Approved" if success else "Pending"},
+                }
+                signature = paymob_hmac(transaction, PAYMOB_SECRET)
+                deliveries.append(
+                    Delivery(
+                        f"paymob-{n}-{step}",
+                        f"/webhooks/paymob/{PAYMOB_INTEGRATION}?hmac={signature}",
+                        _json({"type": "TRANSACTION", "obj": transaction}),
+                        _paymob,
+                    )
+                )
+            self.sequences.append(deliveries)
+            self.expected.deals[f"paymob:order:{order_id}"] = ExpectedDeal(
+                f"Paymob order {order_id}", "won", Decimal(cents) / 100, "EGP", email
+            )
+            self.expected.contacts[email] = ExpectedContact()
+
     def interleaved(self) -> list[Delivery]:
         """Every entity's deliveries merged at random, each entity's own order kept."""
         queues = [list(sequence) for sequence in self.sequences]
@@ -424,11 +587,15 @@ def build(total: int = 3000, redelivered: float = 0.2, seed: int = 1) -> Workloa
     builder = _Builder(rng)
     unique = total - int(total * redelivered)
     # shares of the unique deliveries; orders make ~2.8 deliveries each
-    builder.orders(round(unique * 0.30 / 2.8))
-    builder.customers(round(unique * 0.12))
-    builder.checkouts(round(unique * 0.10))
-    builder.payments(round(unique * 0.20 / 2))
-    builder.stripe_customers(round(unique * 0.08))
+    builder.orders(round(unique * 0.26 / 2.8))
+    builder.customers(round(unique * 0.10))
+    builder.checkouts(round(unique * 0.08))
+    builder.payments(round(unique * 0.16 / 2))
+    builder.stripe_customers(round(unique * 0.06))
+    # the stores and the gateway: ~3, 3 and 2 deliveries each
+    builder.woocommerce_orders(round(unique * 0.06 / 3))
+    builder.salla_orders(round(unique * 0.06 / 3))
+    builder.paymob_payments(round(unique * 0.04 / 2))
     made = sum(len(s) for s in builder.sequences)
     builder.leads(unique - made)
     firsts = builder.interleaved()

@@ -73,6 +73,15 @@ def test_transaction_outcome_sets_the_stage(
     assert command["deal"].get("stage") == stage
 
 
+def test_callbacks_of_one_transaction_order_pending_then_outcome_then_void() -> None:
+    pending = callback(success=False, pending=True)
+    voided = callback(is_voided=True)
+    [first], [then], [last] = (
+        mapped("paymob", "TRANSACTION", c, INTEGRATION) for c in (pending, callback(), voided)
+    )
+    assert first["source_updated_at"] < then["source_updated_at"] < last["source_updated_at"]
+
+
 def test_refund_transaction_keeps_the_orders_value() -> None:
     [command] = mapped(
         "paymob", "TRANSACTION", callback(is_refund=True, amount_cents=40000), INTEGRATION

@@ -1,4 +1,4 @@
-"""/_sandbox: organisations, reset and stats."""
+"""/_sandbox: organisations, reset, stats and the request log."""
 
 from __future__ import annotations
 
@@ -72,6 +72,22 @@ def test_stats_count_requests_by_path_and_status_and_bulk_rows(env: Env) -> None
         "faults": {"error_before": 0, "error_after": 0, "rate_limit": 0, "hang": 0},
         "total_requests": 6,
     }
+
+
+def test_the_request_log_lists_each_request_with_its_query_and_bulk_rows(env: Env) -> None:
+    env.a.post(
+        "/create-deals-bulk", json={"deals": [{"title": "T", "contact_email": "a@b.co"}] * 2}
+    )
+    env.a.get("/rest-api-proxy/deals", params={"select": "id", "title": "eq.T"})
+    logged = env.control.get("/requests").json()["requests"]
+    assert [(r["n"], r["method"], r["path"], r["status"], r["rows"]) for r in logged] == [
+        (1, "POST", "/create-deals-bulk", 200, 2),
+        (2, "GET", "/rest-api-proxy/deals", 200, None),
+    ]
+    assert logged[1]["query"] == "select=id&title=eq.T"
+    assert [r["n"] for r in env.control.get("/requests?after=1").json()["requests"]] == [2]
+    env.control.post("/reset")
+    assert env.control.get("/requests").json()["requests"] == []
 
 
 def test_stats_split_requests_by_the_organisation_their_key_reached(env: Env) -> None:

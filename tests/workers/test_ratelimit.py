@@ -89,6 +89,22 @@ def test_a_dead_workers_slot_frees_itself_when_its_lease_ends(connection: redis.
     wait_until(lambda: isinstance(mine.try_acquire(), Admission), timeout=5)
 
 
+def test_a_renewed_slot_outlives_its_lease_while_its_request_is_in_flight(
+    connection: redis.Redis,
+) -> None:
+    mine = limiter(connection, max_in_flight=1, lease_seconds=2.0)
+    held = mine.try_acquire()
+    assert isinstance(held, Admission)
+    renewed_until = time.monotonic() + 3.0
+    while time.monotonic() < renewed_until:  # the keeper, a quarter lease apart
+        assert mine.renew(held)
+        assert isinstance(mine.try_acquire(), Refusal)
+        time.sleep(0.25)
+    mine.release(held)
+    assert not mine.renew(held)
+    assert isinstance(mine.try_acquire(), Admission)
+
+
 def test_a_request_never_sent_gives_its_admit_back(connection: redis.Redis) -> None:
     mine = limiter(connection, per_minute=1)
     answer = mine.try_acquire()
