@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -269,6 +270,12 @@ def _report_delivery(ingest: Ingest, delivery: WebhookDelivery, outcome: str) ->
         log.exception("on_delivery hook failed")
 
 
+def _json_answer(answer: Answer) -> Response:
+    # the bytes JSONResponse would send ({"status":"queued"}), without the JSONEncoder
+    # it builds for every response
+    return Response(orjson.dumps(answer.body), answer.status, media_type="application/json")
+
+
 def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         ingest: Ingest = request.app.state.ingest
@@ -286,7 +293,7 @@ def _endpoint(source: str, handler: Handler) -> Callable[[Request], Awaitable[Re
                 headers = {"Retry-After": str(exc.retry_after_seconds)}
             return JSONResponse({"error": exc.reason}, status_code=exc.status, headers=headers)
         _report(ingest, source, answer.topic, answer.outcome)
-        return JSONResponse(answer.body, status_code=answer.status)
+        return _json_answer(answer)
 
     return endpoint
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,35 @@ def event_fields(kind: str, **fields: object) -> dict[str, str]:
 def queue_event(pipe: Any, fields: Mapping[str, str]) -> None:
     """Add one event to a redis-py pipeline (sync or asyncio)."""
     pipe.xadd(STREAM_KEY, dict(fields), maxlen=STREAM_MAXLEN, approximate=True)
+
+
+# KEYS[1] the stream; ARGV[1] its approximate cap, then per event its number of fields
+# and that many name, value pairs
+_ADD_MANY = """
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local entry = {}
+  for j = 1, 2 * n do entry[j] = ARGV[i + j] end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(entry))
+  i = i + 1 + 2 * n
+end
+return 1
+"""
+
+
+def queue_events(pipe: Any, many: Sequence[Mapping[str, str]]) -> None:
+    """Add events to a redis-py pipeline as one command: the web side adds one per
+    request, and an XADD each cost its flush ~25 us a request (mostly reading each
+    reply), a tenth of the ingest path's CPU."""
+    if not many:
+        return
+    args: list[str | int] = [STREAM_MAXLEN]
+    for fields in many:
+        args.append(len(fields))
+        for name, value in fields.items():
+            args += (name, value)
+    pipe.eval(_ADD_MANY, 1, STREAM_KEY, *args)
 
 
 def queue_rejected(pipe: Any, source: str, status: int, reason: str, at: float) -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -48,6 +47,7 @@ _EMAIL = re.compile(
 # A URL-encoded "+" (%2B, as in access-log paths and query strings) starts one too.
 _PHONE = re.compile(r"(?<![\w+.])(?:(?:\+|%2[Bb])\d(?:[ .-]?\d){7,14}|\d{8,15})(?!\w|\.\d)")
 _ENCODED_PLUS = "%2B"
+_ENCODED_AT = "%40"
 _MASK = "***"
 
 # LogRecord attributes that are not caller-supplied `extra` fields.
@@ -83,8 +83,11 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, _MASK)
-        text = _KNOWN_SECRET.sub(_MASK, text)
-        text = _EMAIL.sub(_mask_email, text)
+        # a pattern that cannot match is not run: every access-log line comes here
+        if "_" in text:
+            text = _KNOWN_SECRET.sub(_MASK, text)
+        if "@" in text or _ENCODED_AT in text:
+            text = _EMAIL.sub(_mask_email, text)
         return _PHONE.sub(_mask_phone, text)
 
 
@@ -203,17 +206,22 @@ def parse_level(name: str) -> int:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # 32 random hex digits, as uuid4().hex gives, for a third of its cost
+    return os.urandom(16).hex()
 
 
 def current_request_id() -> str | None:
     return request_id.get()
 
 
+def _kept_or_new(value: str | None) -> str:
+    return value if value and _VALID_REQUEST_ID.fullmatch(value) else new_request_id()
+
+
 @contextmanager
 def bind_request_id(value: str | None = None) -> Iterator[str]:
     """Bind a request id (a fresh one if none is given) to logs in this context."""
-    rid = value if value and _VALID_REQUEST_ID.fullmatch(value) else new_request_id()
+    rid = _kept_or_new(value)
     token = request_id.set(rid)
     try:
         yield rid
@@ -221,8 +229,16 @@ def bind_request_id(value: str | None = None) -> Iterator[str]:
         request_id.reset(token)
 
 
+# ASGI header names are lower-case bytes
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("latin-1")
+
+
 class RequestIdMiddleware:
-    """Takes `X-Request-Id` from the request (or makes one), binds it, echoes it back."""
+    """Takes `X-Request-Id` from the request (or makes one), binds it, echoes it back.
+
+    It wraps every webhook request, so it reads and writes the raw ASGI header lists
+    itself: Starlette's Headers and MutableHeaders made it ten times as costly.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -231,13 +247,26 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
-        with bind_request_id(incoming) as rid:
-            scope.setdefault("state", {})["request_id"] = rid
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID_NAME:
+                incoming = value.decode("latin-1")
+                break
+        rid = _kept_or_new(incoming)
+        echoed = (_REQUEST_ID_NAME, rid.encode("latin-1"))
+        scope.setdefault("state", {})["request_id"] = rid
 
-            async def send_with_id(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
-                await send(message)
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                message["headers"] = [
+                    *(item for item in headers if item[0].lower() != _REQUEST_ID_NAME),
+                    echoed,
+                ]
+            await send(message)
 
+        token = request_id.set(rid)
+        try:
             await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)

@@ -294,8 +294,7 @@ class Writes:
             pipe.expire(f"{MINUTE_PREFIX}{minute}", MINUTE_TTL_SECONDS)
         for source, status, reason, at in self.rejected:
             events.queue_rejected(pipe, source, status, reason, at)
-        for fields in self.events:
-            events.queue_event(pipe, fields)
+        events.queue_events(pipe, self.events)
 
 
 class WebRecorder:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.ledger import State, Taken
-from adapter.ledger.record import decode_raw
+from adapter.ledger.record import compact, decode_raw
 from adapter.tenants import DEFAULT_TENANT
 from workers import intake, retained, tracing
 from workers.context import Context
@@ -111,7 +111,13 @@ def _settle(ctx: Context, taken: Taken, token: str, report: TakeReport) -> None:
             fields["tenant"] = outcome.tenant
         report.mapped += 1
     acked = ctx.ledger.ack(
-        taken.digest, token, state=state, outcome=fields, external_ids=outcome.external_ids
+        taken.digest,
+        token,
+        state=state,
+        outcome=fields,
+        external_ids=outcome.external_ids,
+        # retained for replay: compressed here, off the web side's hot path
+        packed_body=compact(taken.body),
     )
     if not acked:
         # the lease expired while mapping and another worker took it: it acks
@@ -123,6 +129,6 @@ def _settle(ctx: Context, taken: Taken, token: str, report: TakeReport) -> None:
 def _raw(body: bytes) -> dict[str, Any]:
     try:
         raw = decode_raw(body)
-    except (zlib.error, ValueError) as exc:
+    except (zlib.error, ValueError, RecursionError) as exc:
         return {"payload": None, "error": f"unreadable stored delivery: {type(exc).__name__}"}
     return raw if isinstance(raw, dict) else {"payload": raw}

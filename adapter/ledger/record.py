@@ -1,7 +1,7 @@
 """One delivery in the ledger: how it is stored, and what a reader gets back.
 
-The record keeps the verified delivery as JSON (the body's JSON quoted as it came),
-compressed with zlib level 1, beside metadata that carries no secret and no payload:
+The record keeps the verified delivery as JSON (the body's JSON quoted as it came)
+beside metadata that carries no secret and no payload:
 source, topic, scope (shop or form), delivery id, when it was received, the raw body's
 size. Then its state and what it became:
 
@@ -10,6 +10,12 @@ size. Then its state and what it became:
 - `mapped`    its commands are in the outbox (`outbox`: entry ids, `commands`: how many,
               `external_ids`: the CRM records they touch);
 - `dead`      it could not be mapped (`dead_letter`, `reason`).
+
+The web side stores that JSON as it is: compressing it there cost a fifth of the
+ingest path's CPU (docs/benchmarks.md), on the request a provider waits for. The
+worker that settles the record swaps in the zlib-compressed form (`compact`), so what
+is retained for replay is compressed; a reader tells the two forms apart by the first
+byte (JSON text starts with `{`, a zlib stream never does).
 """
 
 from __future__ import annotations
@@ -28,15 +34,26 @@ STATES: tuple[State, ...] = ("received", "leased", "mapped", "dead")
 _LEVEL = 1
 
 
+_JSON_START = b"{"
+
+
 def encode_delivery(delivery: WebhookDelivery, payload_json: bytes | None = None) -> bytes:
-    """The stored form of a delivery. `payload_json`, when given, is the JSON text the
-    payload was parsed from: it is quoted instead of serialized again."""
+    """The stored form of a delivery, as the web side writes it: JSON text, not
+    compressed. `payload_json`, when given, is the JSON text the payload was parsed
+    from: it is quoted instead of serialized again."""
     if payload_json is None:
-        text = delivery.model_dump_json().encode("utf-8")
-    else:
-        rest = delivery.model_dump_json(exclude={"payload"}).encode("utf-8")
-        text = rest[:-1] + b',"payload":' + payload_json + b"}"
-    return zlib.compress(text, _LEVEL)
+        return delivery.model_dump_json().encode("utf-8")
+    rest = delivery.model_dump_json(exclude={"payload"}).encode("utf-8")
+    return rest[:-1] + b',"payload":' + payload_json + b"}"
+
+
+def compact(body: bytes) -> bytes | None:
+    """The compressed form of a stored body written as JSON text, for the record that
+    is settled; None when it is compressed already or compressing does not shrink it."""
+    if not body.startswith(_JSON_START):
+        return None
+    packed = zlib.compress(body, _LEVEL)
+    return packed if len(packed) < len(body) else None
 
 
 def decode_delivery(body: bytes) -> WebhookDelivery:
@@ -46,8 +63,9 @@ def decode_delivery(body: bytes) -> WebhookDelivery:
 
 
 def decode_raw(body: bytes) -> Any:
-    """The stored JSON, unvalidated (for a dead letter of something that does not validate)."""
-    return json.loads(zlib.decompress(body))
+    """The stored JSON, unvalidated (for a dead letter of something that does not validate),
+    whether the body is JSON text or compressed."""
+    return json.loads(body if body.startswith(_JSON_START) else zlib.decompress(body))
 
 
 def _text(raw: dict[bytes, bytes], name: str) -> str | None:

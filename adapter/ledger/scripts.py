@@ -183,9 +183,11 @@ return renewed
 )
 
 # ARGV: prefix, token, digest, state (mapped | dead), outcome as JSON (an object of
-# strings), external ids as JSON (an array), retention (ms), max bytes, trim limit.
+# strings), external ids as JSON (an array), retention (ms), max bytes, trim limit,
+# and the body's compressed form ('' to keep the body as it is).
 # Settles a delivery `token` holds; 0 if it no longer holds it (its lease expired and
-# another worker took it: that one settles it). Trims a few settled records after.
+# another worker took it: that one settles it). The compressed body replaces the one
+# the web side stored (with the byte counts), then a few settled records are trimmed.
 ACK = (
     _COMMON
     + """
@@ -213,6 +215,16 @@ local all = {}
 for x in pairs(known) do all[#all + 1] = x end
 if #all > 0 then redis.call('HSET', rec, 'external_ids', cjson.encode(all)) end
 redis.call('ZADD', P .. 'settled', now, digest)
+local packed = ARGV[10]
+if packed and #packed > 0 then
+  local old_body = redis.call('HGET', rec, 'body')
+  if old_body then
+    local change = #packed - #old_body
+    redis.call('HSET', rec, 'body', packed)
+    redis.call('HINCRBY', rec, 'bytes', change)
+    redis.call('INCRBY', P .. 'bytes', change)
+  end
+end
 trim(tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 return 1
 """

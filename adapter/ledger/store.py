@@ -99,9 +99,11 @@ class Ledger:
         state: State,
         outcome: dict[str, str],
         external_ids: Iterable[str] = (),
+        packed_body: bytes | None = None,
     ) -> bool:
-        """Settle a delivery `token` holds (mapped or dead); False if it no longer does."""
-        args: list[str | int] = [
+        """Settle a delivery `token` holds (mapped or dead); False if it no longer does.
+        `packed_body` (`record.compact` of the stored body) replaces the stored body."""
+        args: list[str | int | bytes] = [
             keys.PREFIX,
             token,
             digest,
@@ -111,6 +113,7 @@ class Ledger:
             self.retention_ms,
             self.max_bytes,
             TRIM_STEP,
+            packed_body or b"",
         ]
         return bool(self._ack(args=args))
 

@@ -8,6 +8,8 @@ durable enqueue).
 
 from __future__ import annotations
 
+import gc
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,4 +35,6 @@ def create() -> Starlette:
             return JSONResponse({"error": exc.reason}, status_code=401)
         return JSONResponse({"status": "queued"}, status_code=202)
 
-    return create_served_app(settings, routes=[Route(BARE_PATH, bare, methods=["POST"])])
+    app = create_served_app(settings, routes=[Route(BARE_PATH, bare, methods=["POST"])])
+    gc.freeze()  # as `adapter serve`'s factory does (adapter/cli/serve.py)
+    return app

@@ -20,7 +20,10 @@ from bench.wrk.pool import write_pool
 SCRIPT = Path(__file__).with_name("webhooks.lua")
 TARGETS = ("adapter", "bare")
 LABELS = {"adapter": "adapter serve", "bare": "bare HMAC app"}
-# the options `adapter serve` gives uvicorn (see adapter/cli/serve.py), for the bare app
+# the options `adapter serve` gives uvicorn (adapter/cli/serve.py, adapter/serving.py),
+# for the bare app; httptools and uvloop are uvicorn's `auto` choices for both. The bare
+# app keeps uvicorn's own httptools protocol and log handler: adapter serve's head-size
+# bound and redacting logs count against adapter serve.
 UVICORN_OPTIONS = ["--no-proxy-headers", "--no-server-header", "--log-level", "info"]
 
 

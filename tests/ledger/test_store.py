@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,8 @@ import redis
 
 from adapter.inbox import Inbox, connect
 from adapter.ledger import Ledger, dedupe_key, digest_of
-from adapter.ledger.keys import external_key, mark_key
+from adapter.ledger.keys import external_key, mark_key, record_key
+from adapter.ledger.record import compact
 from adapter.webhook import WebhookDelivery
 from tests.support.waiting import wait_until
 
@@ -224,3 +226,41 @@ def test_a_body_with_a_lone_surrogate_escape_reads_back(redis_url: str, ledger: 
     record = ledger.get(digest_of(dedupe_key(item)))
     assert record is not None
     assert record.delivery() == item
+
+
+def test_the_web_side_stores_the_body_as_json_text(redis_url: str, client: redis.Redis) -> None:
+    (digest,) = store(redis_url, delivery())
+    body = client.hget(record_key(digest), "body")
+    assert isinstance(body, bytes)
+    assert json.loads(body)["payload"] == {"id": 1, "email": "ada@example.com"}
+
+
+def test_an_ack_with_the_packed_body_keeps_it_compressed_and_counts_its_bytes(
+    redis_url: str, client: redis.Redis, ledger: Ledger
+) -> None:
+    item = delivery().model_copy(update={"payload": {"note": "x" * 2000}})
+    (digest,) = store(redis_url, item)
+    before = ledger.stored_bytes()
+    (taken,) = ledger.claim(10, 30, "t1")
+    packed = compact(taken.body)
+    assert packed is not None
+    assert ledger.ack(digest, "t1", state="mapped", outcome={}, packed_body=packed)
+    assert client.hget(record_key(digest), "body") == packed
+    assert ledger.stored_bytes() == before - (len(taken.body) - len(packed))
+    record = ledger.get(digest)
+    assert record is not None
+    assert record.stored_bytes == ledger.stored_bytes()
+    assert record.delivery() == item
+    assert compact(packed) is None
+    assert zlib.decompress(packed) == taken.body
+
+
+def test_a_trimmed_compressed_record_gives_back_all_its_bytes(
+    redis_url: str, client: redis.Redis
+) -> None:
+    (digest,) = store(redis_url, delivery())
+    ledger = Ledger(client)
+    (taken,) = ledger.claim(10, 30, "t1")
+    ledger.ack(digest, "t1", state="mapped", outcome={}, packed_body=compact(taken.body))
+    assert Ledger(client, retention_hours=0).trim() == 1
+    assert ledger.stored_bytes() == 0

@@ -10,7 +10,7 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from adapter import metrics
+from adapter import events, metrics
 from adapter.webhook import WebhookDelivery
 from tests.support.processes import free_port
 
@@ -22,6 +22,17 @@ def bound(redis_url: str) -> Iterator[redis.Redis]:
     yield connection
     metrics.bind(None)
     connection.close()
+
+
+def stripe_event(n: int) -> WebhookDelivery:
+    return WebhookDelivery(
+        source="stripe",
+        topic="invoice.paid",
+        delivery_id=f"evt_{n}",
+        received_at=datetime(2026, 11, 28, tzinfo=UTC) + timedelta(seconds=n),
+        headers={},
+        payload={"customer_email": "ada@example.com"},
+    )
 
 
 def flush(recorder: metrics.WebRecorder, url: str) -> None:
@@ -107,21 +118,36 @@ def test_recent_deliveries_keep_the_newest_fifty_newest_first(
     redis_url: str, text_redis: redis.Redis
 ) -> None:
     recorder = metrics.WebRecorder()
-    start = datetime(2026, 11, 28, tzinfo=UTC)
     for n in range(60):
-        delivery = WebhookDelivery(
-            source="stripe",
-            topic="invoice.paid",
-            delivery_id=f"evt_{n}",
-            received_at=start + timedelta(seconds=n),
-            headers={},
-            payload={"customer_email": "ada@example.com"},
-        )
-        recorder.on_delivery(delivery, "queued")
+        recorder.on_delivery(stripe_event(n), "queued")
     flush(recorder, redis_url)
     recent = metrics.read_recent(text_redis)
     assert [r.id for r in recent] == [f"evt_{n}" for n in range(59, 9, -1)]
     assert "ada@example.com" not in str(text_redis.lrange(metrics.RECENT_KEY, 0, -1))
+
+
+def test_verified_deliveries_reach_the_event_stream_in_order_in_one_command(
+    redis_url: str, text_redis: redis.Redis
+) -> None:
+    recorder = metrics.WebRecorder()
+    for n in range(30):
+        shop = "store.myshopify.com" if n % 2 else None
+        delivery = stripe_event(n).model_copy(
+            update={"source": "shopify", "topic": "orders/create", "shop_domain": shop}
+        )
+        recorder.on_delivery(delivery, "duplicate" if n == 7 else "queued")
+    stats = text_redis.info("commandstats")
+    before = {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("xadd", "eval")}
+    flush(recorder, redis_url)
+    found = events.latest(text_redis, count=100)
+    assert [e.get("id") for e in found] == [f"evt_{n}" for n in range(30)]
+    assert {e.kind for e in found} == {"verified"}
+    assert found[7].get("outcome") == "duplicate"
+    assert (found[0].get("scope"), found[1].get("scope")) == ("-", "store.myshopify.com")
+    assert "ada@example.com" not in str(text_redis.xrange(events.STREAM_KEY))
+    stats = text_redis.info("commandstats")
+    assert stats["cmdstat_xadd"]["calls"] - before["xadd"] == 30
+    assert stats["cmdstat_eval"]["calls"] - before["eval"] == 1
 
 
 def test_worker_side_recording_does_nothing_unbound(text_redis: redis.Redis) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapter.sources.body import parse_json_object
@@ -44,3 +46,39 @@ def test_not_json_is_invalid(body: bytes) -> None:
 def test_json_that_is_not_an_object_is_invalid(body: bytes) -> None:
     with pytest.raises(InvalidPayload, match="not a JSON object"):
         parse_json_object(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 12345678901234567890123, "n": -9223372036854775809}',
+        b'{"u": 18446744073709551616}',
+        b'{"note": "\\ud800"}',
+        b'{"x": 0.1, "y": 1e-400, "z": -0.0, "big": 1.7976931348623157e308}',
+        b'{"a": {"b": [1, 2.5, "c", null, true, false]}}',
+        b'  {"padded": 1}\n',
+        b'{"a": 1, "a": 2}',
+    ],
+    ids=[
+        "long-ints",
+        "past-uint64",
+        "lone-surrogate",
+        "floats",
+        "nested",
+        "padded",
+        "repeated-key",
+    ],
+)
+def test_an_object_parses_as_json_loads_reads_it(body: bytes) -> None:
+    expected = json.loads(body)
+    parsed = parse_json_object(body)
+    assert parsed == expected
+    assert repr(parsed) == repr(expected)
+
+
+def test_nesting_json_reads_is_accepted_and_deeper_is_invalid() -> None:
+    assert parse_json_object(b'{"a": ' + b"[" * 500 + b"]" * 500 + b"}") == json.loads(
+        b'{"a": ' + b"[" * 500 + b"]" * 500 + b"}"
+    )
+    with pytest.raises(InvalidPayload):
+        parse_json_object(b'{"a": ' + b"[" * 1010 + b"]" * 1010 + b"}")

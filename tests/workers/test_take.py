@@ -81,6 +81,24 @@ def test_a_take_job_maps_a_delivery_into_the_outbox_and_acks_it(
     assert ctx.ledger.backlog().total == 0
 
 
+def test_a_settled_delivery_is_kept_compressed_and_reads_back(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake, "map_delivery", mapper(upsert_deal(1)))
+    item = delivery().model_copy(update={"payload": {"id": 1, "note": "gift " * 400}})
+    (digest,) = store(ctx, item)
+    stored = ctx.ledger.get(digest)
+    assert stored is not None
+    assert stored.body is not None
+    take_deliveries()
+    settled = ctx.ledger.get(digest)
+    assert settled is not None
+    assert settled.body is not None
+    assert len(settled.body) < len(stored.body) // 4
+    assert settled.stored_bytes < stored.stored_bytes
+    assert settled.delivery() == item
+
+
 def test_an_unmappable_delivery_is_dead_lettered_and_acked_as_dead(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
