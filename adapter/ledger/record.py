@@ -42,7 +42,13 @@ def encode_delivery(delivery: WebhookDelivery, payload_json: bytes | None = None
     compressed. `payload_json`, when given, is the JSON text the payload was parsed
     from: it is quoted instead of serialized again."""
     if payload_json is None:
-        return delivery.model_dump_json().encode("utf-8")
+        try:
+            return delivery.model_dump_json().encode("utf-8")
+        except ValueError:
+            # a payload parsed from a body with a lone surrogate escape ("\ud800", valid
+            # JSON, not valid UTF-8): kept as an escape, as json writes it, and read
+            # back by json.loads; mapping then decides what it is worth
+            return json.dumps(delivery.model_dump(mode="json")).encode("ascii")
     rest = delivery.model_dump_json(exclude={"payload"}).encode("utf-8")
     return rest[:-1] + b',"payload":' + payload_json + b"}"
 
