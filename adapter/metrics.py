@@ -98,6 +98,11 @@ CRM_REQUESTS = Spec(
     "HTTP requests sent to the CRM, by endpoint and status (`error`: no answer).",
     ("endpoint", "status"),
 )
+TENANT_CRM_REQUESTS = Spec(
+    "adapter_tenant_crm_requests",
+    "HTTP requests sent to a tenant's CRM, by tenant and status (`error`: no answer).",
+    ("tenant", "status"),
+)
 CRM_SECONDS = Spec(
     "adapter_crm_request_seconds",
     "Duration of CRM requests, by endpoint.",
@@ -146,6 +151,7 @@ SPECS: tuple[Spec, ...] = (
     DELIVERIES,
     ACK_SECONDS,
     CRM_REQUESTS,
+    TENANT_CRM_REQUESTS,
     CRM_SECONDS,
     ROWS,
     RATE_LIMIT_WAITS,
@@ -434,6 +440,16 @@ def crm_request(method: str, path: str, status: int | None, seconds: float) -> N
     writes.observe(CRM_SECONDS, (endpoint,), [seconds])
     writes.per_minute("crm_requests")
     _write(writes)
+
+
+def tenant_crm_request(
+    tenant: str, method: str, path: str, status: int | None, seconds: float
+) -> None:
+    """One HTTP attempt at a tenant's CRM: counted for the tenant and in the totals."""
+    writes = Writes()
+    writes.count(TENANT_CRM_REQUESTS, (tenant, status_label(status)))
+    _write(writes)
+    crm_request(method, path, status, seconds)
 
 
 def batch_settled(

@@ -13,6 +13,7 @@ never reach another tenant's CRM.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import threading
 from dataclasses import dataclass, field
@@ -177,7 +178,11 @@ class Context:
             settings.crm_api_key,
             timeout=settings.crm_timeout_seconds,
             max_attempts=1,
-            observe=metrics.crm_request,
+            observe=(
+                metrics.crm_request
+                if self.tenant == DEFAULT_TENANT
+                else functools.partial(metrics.tenant_crm_request, self.tenant)
+            ),
         )
         self.outbox = Outbox(self.redis, ns=self.ns)
         self.idmap = IdMap(self.redis, ns=self.ns)

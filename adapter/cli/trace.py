@@ -51,6 +51,7 @@ def format_trace(trace: Trace) -> str:
     lines = [
         f"delivery {trace.delivery_id}  ({trace.source} {trace.topic}, {trace.scope})",
         f"  outcome: {trace.outcome}",
+        f"  tenant: {trace.tenant}",
     ]
     for step in trace.steps:
         lines.append(f"  {when(step.at)}  {step.name:<9}  {step.text}")

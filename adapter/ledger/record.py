@@ -102,6 +102,8 @@ class DeliveryRecord:
     external_ids: list[str] = field(default_factory=list)
     dead_letter: str | None = None
     reason: str | None = None
+    # the CRM organisation its commands went to (None: the default tenant)
+    tenant: str | None = None
     body: bytes | None = field(default=None, repr=False)
 
     @classmethod
@@ -125,6 +127,7 @@ class DeliveryRecord:
             external_ids=sorted(json.loads(_text(raw, "external_ids") or "[]")),
             dead_letter=_text(raw, "dead_letter"),
             reason=_text(raw, "reason"),
+            tenant=_text(raw, "tenant"),
             body=raw.get(b"body"),
         )
 

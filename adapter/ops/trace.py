@@ -27,6 +27,7 @@ from adapter.ledger import DeliveryRecord, Ledger, keys
 from adapter.mapping import map_delivery
 from adapter.ops.downstream import Downstream, Waiting
 from adapter.settings import Settings
+from adapter.tenants import DEFAULT_TENANT
 from workers.deadletters import DeadLetter
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -60,6 +61,7 @@ class Trace:
     delivery_id: str
     outcome: str
     steps: list[Step]
+    tenant: str = DEFAULT_TENANT
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class Trace:
             "topic": self.topic,
             "scope": self.scope,
             "delivery_id": self.delivery_id,
+            "tenant": self.tenant,
             "outcome": self.outcome,
             "steps": [step.as_dict() for step in self.steps],
         }
@@ -172,6 +175,7 @@ class Tracer:
             record.delivery_id,
             outcome,
             steps,
+            record.tenant or DEFAULT_TENANT,
         )
 
     def _received(self, record: DeliveryRecord) -> Step:

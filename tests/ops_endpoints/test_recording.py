@@ -172,6 +172,19 @@ def test_worker_side_recording_writes_at_once(bound: redis.Redis) -> None:
     assert dict(latency.buckets)["5.0"] == 1
 
 
+def test_a_tenants_crm_request_counts_for_the_tenant_and_in_the_totals(
+    bound: redis.Redis,
+) -> None:
+    metrics.tenant_crm_request("agency-b", "POST", "create-deals-bulk", 200, 0.2)
+    metrics.tenant_crm_request("agency-b", "POST", "create-deals-bulk", 401, 0.1)
+    assert metrics.read_counter(bound, metrics.TENANT_CRM_REQUESTS) == {
+        ("agency-b", "200"): 1,
+        ("agency-b", "401"): 1,
+    }
+    totals = metrics.read_counter(bound, metrics.CRM_REQUESTS)
+    assert sum(totals.values()) == 2
+
+
 def test_worker_side_recording_shrugs_off_a_redis_outage() -> None:
     metrics.bind(redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0"))
     try:

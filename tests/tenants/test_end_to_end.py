@@ -240,4 +240,14 @@ def test_a_revoked_key_pauses_only_its_tenant_and_every_record_lands_once_in_its
     assert "tenant agency-a: the CRM accepts its API key again" in logs
     assert KEY_A not in logs
     assert KEY_B not in logs
+    traced = subprocess.run(
+        adapter_command("trace", sorted(first_b)[0]),
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "tenant: agency-b" in traced
+    assert "outcome: delivered" in traced
     store.close()
