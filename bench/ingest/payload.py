@@ -1,4 +1,5 @@
-"""The benchmark's Shopify delivery: a ~3 KB order cut from the published sample."""
+"""The benchmark's Shopify delivery: a ~3 KB order cut from the repository's own sample
+(`adapter/samples`), so that a clone benchmarks without anything beside it."""
 
 from __future__ import annotations
 
@@ -6,21 +7,17 @@ import base64
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
-FIXTURE = "shopify/order_create_shopifydev_webhook_sample_2026-07.json"
+from adapter import samples
+
 SECRET = "shpss_bench_secret"  # noqa: S105 - the benchmark's own throwaway secret
 SHOP = "bench-store.myshopify.com"
-
-
-def fixtures_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 
 
 def order_body() -> bytes:
     """The sample order without its `*_set` money duplicates, shipping lines and
     addresses, and with one line item: the shape of a real order, about 3 KB."""
-    order = json.loads((fixtures_dir() / FIXTURE).read_bytes())
+    order = samples.load_sample("shopify", "orders/create")
     body = {
         key: value
         for key, value in order.items()
