@@ -147,8 +147,9 @@ def salla_token_headers(token: str) -> dict[str, str]:
     }
 
 
-# the transaction callback's signed fields, in Paymob's documented order
-PAYMOB_TRANSACTION_FIELDS = [
+# the transaction callback's signed fields, in Paymob's documented (lexicographic)
+# order; the verifier (adapter.sources.paymob) reads the same list
+PAYMOB_TRANSACTION_FIELDS = (
     "amount_cents",
     "created_at",
     "currency",
@@ -169,7 +170,7 @@ PAYMOB_TRANSACTION_FIELDS = [
     "source_data.sub_type",
     "source_data.type",
     "success",
-]
+)
 
 
 def _paymob_text(value: object) -> str:

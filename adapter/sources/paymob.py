@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from adapter.signing import PAYMOB_TRANSACTION_FIELDS
 from adapter.sources.errors import InvalidPayload, VerificationError
 from adapter.sources.signing import any_match
 from adapter.store_settings import PaymobIntegration
@@ -36,29 +37,7 @@ from adapter.webhook import WebhookDelivery
 TRANSACTION = "TRANSACTION"
 TOKEN = "TOKEN"  # noqa: S105 - a callback type
 
-# the documented order, which is also the lexicographic one
-TRANSACTION_FIELDS = (
-    "amount_cents",
-    "created_at",
-    "currency",
-    "error_occured",
-    "has_parent_transaction",
-    "id",
-    "integration_id",
-    "is_3d_secure",
-    "is_auth",
-    "is_capture",
-    "is_refunded",
-    "is_standalone_payment",
-    "is_voided",
-    "order.id",
-    "owner",
-    "pending",
-    "source_data.pan",
-    "source_data.sub_type",
-    "source_data.type",
-    "success",
-)
+TRANSACTION_FIELDS = PAYMOB_TRANSACTION_FIELDS
 TOKEN_FIELDS = (
     "card_subtype",
     "created_at",
