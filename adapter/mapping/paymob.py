@@ -21,6 +21,12 @@ The payer is the order's `shipping_data`, then the payment key's `billing_data`.
 Paymob requires every billing field, so merchants fill unknown ones with `NA`: such
 placeholders are not contact details. Local phone numbers are read in the address's
 country, else the currency's (EGP → EG, ...), else `mapping.default_phone_region`.
+A transaction whose payer has no valid email or phone is linked to the integration's
+guest contact (`paymob:{integration}:guest`, deal tagged `guest`; Paymob names no
+customer id), whatever its outcome, as Shopify's orders are; a MappingError only when
+`mapping.customers.guest_sales` is off. One with a payer also sends a `CompleteContact`
+(the CRM does not update a contact it links a deal to): the shipping and billing email
+and phone, and the name where the contact has none.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapter.crm.commands import AnyCommand, UpsertDeal
-from adapter.crm.models import BulkDeal
+from adapter.crm.models import BulkDeal, LeadDeal
 from adapter.crm.normalize import (
     minor_to_major,
     money_amount,
@@ -41,6 +47,7 @@ from adapter.crm.normalize import (
     phone_region,
 )
 from adapter.mapping import _fields as f
+from adapter.mapping._customers import completion, customer_deal, customer_ref
 from adapter.mapping._person import Person
 from adapter.mapping._titles import render
 from adapter.mapping.config import MappingConfig
@@ -106,8 +113,8 @@ def map_delivery(delivery: WebhookDelivery, config: MappingConfig) -> list[AnyCo
     merchant_order_id = f.text(order.get("merchant_order_id"))
     integration = f.text(delivery.shop_domain) or f.text(obj.get("integration_id")) or ""
     source_data = f.child(obj, "source_data")
-    deal = BulkDeal(
-        title=render(
+    row = {
+        "title": render(
             settings.order_title,
             {
                 "order_id": order_id,
@@ -115,12 +122,12 @@ def map_delivery(delivery: WebhookDelivery, config: MappingConfig) -> list[AnyCo
                 "integration": integration,
             },
         ),
-        value=_major(order_cents, currency, exponents),
-        currency=currency,
-        stage=settings.outcome_stages.get(result.name) if result.name else None,
-        source=normalize_source(settings.source),
-        tags=normalize_tags(settings.tags) or None,
-        custom_fields=f.custom_fields(
+        "value": _major(order_cents, currency, exponents),
+        "currency": currency,
+        "stage": settings.outcome_stages.get(result.name) if result.name else None,
+        "source": normalize_source(settings.source),
+        "tags": normalize_tags(settings.tags) or None,
+        "custom_fields": f.custom_fields(
             {
                 "external_id": external_id,
                 "paymob_order_id": order_id,
@@ -135,14 +142,20 @@ def map_delivery(delivery: WebhookDelivery, config: MappingConfig) -> list[AnyCo
                 **person.raw_fields(),
             }
         ),
-        **person.deal_contact("Paymob transaction"),
-    )
-    return [
-        UpsertDeal(
-            external_id=external_id,
-            source_updated_at=_ordered(f.timestamp(obj.get("created_at")), result.name),
-            deal=deal,
+    }
+    updated_at = _ordered(f.timestamp(obj.get("created_at")), result.name)
+    if not person.reachable:
+        customer = customer_ref(
+            config,
+            "Paymob transaction",
+            guest_external_id=f"paymob:{integration}:guest",
+            guest_source=settings.source,
         )
+        return [customer_deal(external_id, updated_at, LeadDeal(**row), customer)]
+    deal = BulkDeal(**row, **person.deal_contact("Paymob transaction"))
+    return [
+        UpsertDeal(external_id=external_id, source_updated_at=updated_at, deal=deal),
+        *completion(person, external_id, updated_at),
     ]
 
 

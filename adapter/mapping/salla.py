@@ -12,8 +12,18 @@ Decisions:
   write `{amount, currency}`; both are read.
 - The mobile is `mobile_code` + `mobile` (`+966` and `501234567`); a mobile written
   with its trunk zero (`0501234567`) is read in the country of `mobile_code`.
-- An order without a valid email or mobile is a MappingError; a customer or a cart
-  without one maps to no commands.
+- An order without a valid email or mobile is linked to the contact of its
+  `customer.id` (id map `salla:{merchant}:customer:{id}`, then a search on
+  `custom_fields->>salla_customer_id`, waiting a bounded time for the customer's
+  webhook), or, without one, to the merchant's guest contact (`salla:{merchant}:guest`,
+  deal tagged `guest`), whatever the order's status, as for Shopify; a MappingError only
+  when `mapping.customers.guest_sales` is off.
+- An order with contact details also sends a `CompleteContact` (the CRM does not
+  update a contact it links a deal to): the customer's and the receiver's email and
+  phone, and the name where the contact has none.
+- A customer without a valid email or mobile still becomes a contact (name, Salla id,
+  city, country), found again by its external id. A cart without one maps to no
+  commands.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from adapter.crm.normalize import (
     normalize_tags,
 )
 from adapter.mapping import _fields as f
+from adapter.mapping._customers import completion, customer_deal, customer_ref
 from adapter.mapping._person import Person
 from adapter.mapping._titles import render
 from adapter.mapping.config import MappingConfig
@@ -141,15 +152,16 @@ def _order(ctx: _Context) -> list[AnyCommand]:
     title = render(
         settings.order_title, {"reference_id": reference, "id": order_id, "merchant": ctx.merchant}
     )
-    deal = BulkDeal(
-        title=title,
-        value=amount(total),
-        currency=normalize_currency(currency),
-        stage=settings.status_stages.get(slug.lower()) if slug else None,
-        source=normalize_source(settings.source),
-        tags=normalize_tags(settings.tags) or None,
-        products=_products(order) or None,
-        custom_fields=f.custom_fields(
+    customer_id = f.text(customer.get("id"))
+    row = {
+        "title": title,
+        "value": amount(total),
+        "currency": normalize_currency(currency),
+        "stage": settings.status_stages.get(slug.lower()) if slug else None,
+        "source": normalize_source(settings.source),
+        "tags": normalize_tags(settings.tags) or None,
+        "products": _products(order) or None,
+        "custom_fields": f.custom_fields(
             {
                 "external_id": external_id,
                 "salla_merchant": ctx.merchant,
@@ -159,15 +171,29 @@ def _order(ctx: _Context) -> list[AnyCommand]:
                 "order_status_name": f.text(f.child(status, "customized").get("name"))
                 or f.text(status.get("name")),
                 "payment_method": f.text(order.get("payment_method")),
-                "salla_customer_id": f.text(customer.get("id")),
+                "salla_customer_id": customer_id,
                 "city": f.text(customer.get("city")),
                 "country": f.text(customer.get("country")),
                 **person.raw_fields(),
             }
         ),
-        **person.deal_contact("Salla order"),
-    )
-    return [UpsertDeal(external_id=external_id, source_updated_at=ctx.sent_at, deal=deal)]
+    }
+    if not person.reachable:
+        ref = customer_ref(
+            ctx.config,
+            "Salla order",
+            guest_external_id=f"salla:{ctx.merchant}:guest",
+            guest_source=settings.source,
+            contact_external_id=ctx.external_id("customer", customer_id) if customer_id else None,
+            search_field="salla_customer_id",
+            search_value=customer_id,
+        )
+        return [customer_deal(external_id, ctx.sent_at, LeadDeal(**row), ref)]
+    deal = BulkDeal(**row, **person.deal_contact("Salla order"))
+    return [
+        UpsertDeal(external_id=external_id, source_updated_at=ctx.sent_at, deal=deal),
+        *completion(person, external_id, ctx.sent_at),
+    ]
 
 
 def _products(order: dict[str, Any]) -> list[Product]:
@@ -197,8 +223,6 @@ def _customer(ctx: _Context) -> list[AnyCommand]:
     person.add_email(customer.get("email"))
     add_mobile(person, customer)
     person.add_names(customer.get("first_name"), customer.get("last_name"))
-    if not person.reachable:
-        return []
     external_id = ctx.external_id("customer", customer_id)
     contact = person.contact(
         source=normalize_source(ctx.settings.source),

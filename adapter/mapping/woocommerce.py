@@ -10,8 +10,17 @@ Decisions:
   when billing has none. A phone written without a country code is read in the billing
   country, else the store's country (`mapping.woocommerce.store_countries`), else
   `mapping.default_phone_region`.
-- An order without a valid email or phone is a MappingError (kept for replay); a
-  customer without one maps to no commands.
+- An order without a valid email or phone is linked to the contact of its customer
+  (`customer_id`, 0 for a guest checkout: id map `woocommerce:{store}:customer:{id}`,
+  then a search on `custom_fields->>woocommerce_customer_id`, waiting a bounded time
+  for the customer's webhook), or, without one, to the store's guest contact
+  (`woocommerce:{store}:guest`, deal tagged `guest`), whatever the order's status, as
+  for Shopify; a MappingError only when `mapping.customers.guest_sales` is off.
+- An order with contact details also sends a `CompleteContact` (the CRM does not
+  update a contact it links a deal to): the billing and shipping phones, the email, and
+  the name where the contact has none.
+- A customer without a valid email or phone still becomes a contact (name, WooCommerce
+  id, country), found again by its external id.
 - A signed body that was not a JSON object reaches here as `unreadable_body` and is a
   MappingError, so the worker dead-letters it: WooCommerce was answered 2xx so that it
   does not count the delivery towards disabling the webhook.
@@ -26,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapter.crm.commands import AnyCommand, UpsertContact, UpsertDeal
-from adapter.crm.models import BulkDeal, Product
+from adapter.crm.models import BulkDeal, LeadDeal, Product
 from adapter.crm.normalize import (
     money_amount,
     normalize_currency,
@@ -37,6 +46,7 @@ from adapter.crm.normalize import (
     phone_region,
 )
 from adapter.mapping import _fields as f
+from adapter.mapping._customers import completion, customer_deal, customer_ref
 from adapter.mapping._person import Person
 from adapter.mapping._titles import render
 from adapter.mapping.config import MappingConfig
@@ -97,16 +107,19 @@ def _order(ctx: _Context) -> list[AnyCommand]:
     person.add_names(shipping.get("first_name"), shipping.get("last_name"))
     settings = ctx.settings
     status = f.text(order.get("status"))
-    deal = BulkDeal(
-        title=render(settings.order_title, {"number": number, "id": order_id, "store": ctx.store}),
-        value=money_amount(order.get("total")),
-        currency=normalize_currency(order.get("currency")),
-        stage=settings.status_stages.get(status.lower()) if status else None,
-        source=normalize_source(settings.source),
-        tags=normalize_tags(settings.tags) or None,
-        products=_products(order) or None,
-        description=normalize_description(order.get("customer_note")),
-        custom_fields=f.custom_fields(
+    customer_id = _customer_id(order)
+    row = {
+        "title": render(
+            settings.order_title, {"number": number, "id": order_id, "store": ctx.store}
+        ),
+        "value": money_amount(order.get("total")),
+        "currency": normalize_currency(order.get("currency")),
+        "stage": settings.status_stages.get(status.lower()) if status else None,
+        "source": normalize_source(settings.source),
+        "tags": normalize_tags(settings.tags) or None,
+        "products": _products(order) or None,
+        "description": normalize_description(order.get("customer_note")),
+        "custom_fields": f.custom_fields(
             {
                 "external_id": external_id,
                 "woocommerce_store": ctx.store,
@@ -122,13 +135,34 @@ def _order(ctx: _Context) -> list[AnyCommand]:
                 "shipping_country": f.text(shipping.get("country")),
                 "coupon_codes": _coupon_codes(order),
                 "refunded_amount": _refunded(order),
-                "woocommerce_customer_id": f.text(order.get("customer_id")),
+                "woocommerce_customer_id": customer_id,
                 **person.raw_fields(),
             }
         ),
-        **person.deal_contact("WooCommerce order"),
-    )
-    return [UpsertDeal(external_id=external_id, source_updated_at=_updated_at(order), deal=deal)]
+    }
+    updated_at = _updated_at(order)
+    if not person.reachable:
+        customer = customer_ref(
+            ctx.config,
+            "WooCommerce order",
+            guest_external_id=f"woocommerce:{ctx.store}:guest",
+            guest_source=settings.source,
+            contact_external_id=ctx.external_id("customer", customer_id) if customer_id else None,
+            search_field="woocommerce_customer_id",
+            search_value=customer_id,
+        )
+        return [customer_deal(external_id, updated_at, LeadDeal(**row), customer)]
+    deal = BulkDeal(**row, **person.deal_contact("WooCommerce order"))
+    return [
+        UpsertDeal(external_id=external_id, source_updated_at=updated_at, deal=deal),
+        *completion(person, external_id, updated_at),
+    ]
+
+
+def _customer_id(order: dict[str, Any]) -> str | None:
+    """The order's customer id; WooCommerce writes 0 for a guest checkout."""
+    customer_id = f.text(order.get("customer_id"))
+    return None if customer_id in (None, "0") else customer_id
 
 
 def _products(order: dict[str, Any]) -> list[Product]:
@@ -173,8 +207,6 @@ def _customer(ctx: _Context) -> list[AnyCommand]:
     person.add_phone(shipping.get("phone"))
     person.add_names(customer.get("first_name"), customer.get("last_name"))
     person.add_names(billing.get("first_name"), billing.get("last_name"))
-    if not person.reachable:
-        return []
     external_id = ctx.external_id("customer", customer_id)
     contact = person.contact(
         source=normalize_source(ctx.settings.source),

@@ -38,7 +38,7 @@ def test_woocommerce_order_maps_with_the_given_store(
         monkeypatch, capsys, body, "--source=woocommerce", "--topic=order.created", "--shop=oud"
     )
     assert code == 0
-    [command] = commands
+    command, *_ = commands
     assert command["external_id"] == "woocommerce:oud:order:4750"
     assert command["deal"]["contact_phone"] == "+966501234567"
 
@@ -71,7 +71,7 @@ def test_salla_topic_and_merchant_come_from_the_envelope(
         monkeypatch, capsys, (SAMPLES / sample).read_bytes(), "--source=salla"
     )
     assert code == 0
-    [command] = commands
+    command, *_ = commands
     assert (command["kind"], command["external_id"]) == (kind, external_id)
 
 
@@ -81,7 +81,7 @@ def test_paymob_topic_comes_from_the_callback_type(
     body = (SAMPLES / "paymob_transaction.json").read_bytes()
     code, commands, _ = run_map(monkeypatch, capsys, body, "--source=paymob")
     assert code == 0
-    [command] = commands
+    command, *_ = commands
     assert command["deal"]["value"] == 1000
     assert command["deal"]["currency"] == "EGP"
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from adapter.mapping import MappingConfig, MappingError, ignore_reason
+from adapter.mapping import MappingConfig, ignore_reason
 from tests.mapping.stores import delivery, mapped, sample
 
 INTEGRATION = "4097558"
@@ -16,7 +16,7 @@ def callback(**changes: Any) -> dict[str, Any]:
     return payload
 
 
-def test_sample_paid_card_transaction_is_a_won_deal_golden() -> None:
+def test_sample_paid_card_transaction_is_a_won_deal_and_its_contact_completion_golden() -> None:
     assert mapped("paymob", "TRANSACTION", callback(), INTEGRATION) == [
         {
             "external_id": "paymob:order:217503754",
@@ -46,7 +46,17 @@ def test_sample_paid_card_transaction_is_a_won_deal_golden() -> None:
                 "contact_last_name": "محمود",
                 "create_contact_if_missing": True,
             },
-        }
+        },
+        {
+            "external_id": "paymob:order:217503754:contact",
+            "source_updated_at": "2024-06-13T11:33:44.592345Z",
+            "kind": "complete_contact",
+            "deal_external_id": "paymob:order:217503754",
+            "emails": ["ahmed.mahmoud@example.com"],
+            "phones": ["+201012345678"],
+            "first_name": "أحمد",
+            "last_name": "محمود",
+        },
     ]
 
 
@@ -68,7 +78,7 @@ def test_sample_paid_card_transaction_is_a_won_deal_golden() -> None:
 def test_transaction_outcome_sets_the_stage(
     changes: dict[str, Any], outcome: str | None, stage: str | None
 ) -> None:
-    [command] = mapped("paymob", "TRANSACTION", callback(**changes), INTEGRATION)
+    command, *_ = mapped("paymob", "TRANSACTION", callback(**changes), INTEGRATION)
     assert command["deal"]["custom_fields"].get("payment_outcome") == outcome
     assert command["deal"].get("stage") == stage
 
@@ -76,14 +86,14 @@ def test_transaction_outcome_sets_the_stage(
 def test_callbacks_of_one_transaction_order_pending_then_outcome_then_void() -> None:
     pending = callback(success=False, pending=True)
     voided = callback(is_voided=True)
-    [first], [then], [last] = (
+    (first, *_), (then, *_), (last, *_) = (
         mapped("paymob", "TRANSACTION", c, INTEGRATION) for c in (pending, callback(), voided)
     )
     assert first["source_updated_at"] < then["source_updated_at"] < last["source_updated_at"]
 
 
 def test_refund_transaction_keeps_the_orders_value() -> None:
-    [command] = mapped(
+    command, *_ = mapped(
         "paymob", "TRANSACTION", callback(is_refund=True, amount_cents=40000), INTEGRATION
     )
     assert command["deal"]["value"] == 1000
@@ -100,7 +110,7 @@ def test_amount_cents_are_major_units_of_the_currency(
 ) -> None:
     payload = callback(currency=currency)
     payload["obj"]["order"].update(currency=currency, amount_cents=cents)
-    [command] = mapped("paymob", "TRANSACTION", payload, INTEGRATION)
+    command, *_ = mapped("paymob", "TRANSACTION", payload, INTEGRATION)
     assert (command["deal"]["value"], command["deal"]["currency"]) == (value, currency)
 
 
@@ -108,7 +118,7 @@ def test_currency_exponent_can_be_overridden() -> None:
     payload = callback(currency="OMR")
     payload["obj"]["order"].update(currency="OMR", amount_cents=1250)
     config = MappingConfig(paymob={"currency_exponents": {"OMR": 2}})
-    [command] = mapped("paymob", "TRANSACTION", payload, INTEGRATION, config)
+    command, *_ = mapped("paymob", "TRANSACTION", payload, INTEGRATION, config)
     assert command["deal"]["value"] == 12.5
 
 
@@ -118,7 +128,7 @@ def test_billing_data_is_used_when_shipping_data_has_placeholders() -> None:
     payload["obj"]["payment_key_claims"]["billing_data"].update(
         email="NA", phone_number="01012345678", first_name="NA"
     )
-    [command] = mapped("paymob", "TRANSACTION", payload, INTEGRATION)
+    command, *_ = mapped("paymob", "TRANSACTION", payload, INTEGRATION)
     deal = command["deal"]
     assert deal["contact_phone"] == "+201012345678"
     assert "contact_email" not in deal
@@ -130,16 +140,8 @@ def test_local_phone_is_read_in_the_currencys_country() -> None:
     payload["obj"]["order"]["currency"] = "SAR"
     payload["obj"]["order"]["shipping_data"] = {"phone_number": "0501234567"}
     payload["obj"]["payment_key_claims"] = {}
-    [command] = mapped("paymob", "TRANSACTION", payload, INTEGRATION)
+    command, *_ = mapped("paymob", "TRANSACTION", payload, INTEGRATION)
     assert command["deal"]["contact_phone"] == "+966501234567"
-
-
-def test_transaction_without_payer_details_is_a_mapping_error() -> None:
-    payload = callback()
-    payload["obj"]["order"]["shipping_data"] = {}
-    payload["obj"]["payment_key_claims"] = {}
-    with pytest.raises(MappingError):
-        mapped("paymob", "TRANSACTION", payload, INTEGRATION)
 
 
 def test_token_callback_is_ignored() -> None:

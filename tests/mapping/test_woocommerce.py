@@ -14,7 +14,7 @@ def order(**changes: Any) -> dict[str, Any]:
     return {**sample("woocommerce", "order.created"), **changes}
 
 
-def test_sample_order_is_one_deal_golden() -> None:
+def test_sample_order_is_a_deal_and_its_contact_completion_golden() -> None:
     assert mapped("woocommerce", "order.created", order(), STORE) == [
         {
             "external_id": "woocommerce:riyadh-oud:order:4750",
@@ -55,7 +55,17 @@ def test_sample_order_is_one_deal_golden() -> None:
                 "contact_last_name": "القحطاني",
                 "create_contact_if_missing": True,
             },
-        }
+        },
+        {
+            "external_id": "woocommerce:riyadh-oud:order:4750:contact",
+            "source_updated_at": "2026-11-28T10:06:40Z",
+            "kind": "complete_contact",
+            "deal_external_id": "woocommerce:riyadh-oud:order:4750",
+            "emails": ["noura.alqahtani@example.com"],
+            "phones": ["+966501234567"],
+            "first_name": "نورة",
+            "last_name": "القحطاني",
+        },
     ]
 
 
@@ -74,20 +84,20 @@ def test_sample_order_is_one_deal_golden() -> None:
     ],
 )
 def test_order_status_sets_the_stage(status: str, stage: str | None) -> None:
-    [command] = mapped("woocommerce", "order.updated", order(status=status), STORE)
+    command, *_ = mapped("woocommerce", "order.updated", order(status=status), STORE)
     assert command["deal"].get("stage") == stage
 
 
 def test_status_stages_are_configurable() -> None:
     config = MappingConfig(woocommerce={"status_stages": {"processing": "proposal"}})
-    [command] = mapped("woocommerce", "order.updated", order(), STORE, config)
+    command, *_ = mapped("woocommerce", "order.updated", order(), STORE, config)
     assert command["deal"]["stage"] == "proposal"
 
 
 def test_local_phone_is_read_in_the_billing_country() -> None:
     payload = order()
     payload["billing"] = {**payload["billing"], "country": "EG", "phone": "01012345678"}
-    [command] = mapped("woocommerce", "order.created", payload, STORE)
+    command, *_ = mapped("woocommerce", "order.created", payload, STORE)
     assert command["deal"]["contact_phone"] == "+201012345678"
 
 
@@ -98,20 +108,14 @@ def test_store_country_reads_the_phone_when_billing_has_no_country() -> None:
     config = MappingConfig(
         default_phone_region="EG", woocommerce={"store_countries": {STORE: "SA"}}
     )
-    [command] = mapped("woocommerce", "order.created", payload, STORE, config)
+    command, *_ = mapped("woocommerce", "order.created", payload, STORE, config)
     assert command["deal"]["contact_phone"] == "+966501234567"
 
 
 def test_refunds_are_summed_as_positive_amounts() -> None:
     payload = order(status="refunded", refunds=[{"id": 1, "total": "-400.00"}, {"total": "-85"}])
-    [command] = mapped("woocommerce", "order.updated", payload, STORE)
+    command, *_ = mapped("woocommerce", "order.updated", payload, STORE)
     assert command["deal"]["custom_fields"]["refunded_amount"] == 485
-
-
-def test_order_without_email_or_phone_is_a_mapping_error() -> None:
-    payload = order(billing={"first_name": "نورة"}, shipping={})
-    with pytest.raises(MappingError):
-        mapped("woocommerce", "order.created", payload, STORE)
 
 
 def test_signed_unreadable_body_is_a_mapping_error_to_dead_letter() -> None:
@@ -144,10 +148,6 @@ def test_sample_customer_is_one_contact_golden() -> None:
             },
         }
     ]
-
-
-def test_customer_without_email_or_phone_maps_to_nothing() -> None:
-    assert mapped("woocommerce", "customer.created", {"id": 5, "first_name": "x"}, STORE) == []
 
 
 @pytest.mark.parametrize("topic", ["product.updated", "order.deleted", "coupon.created", ""])

@@ -131,3 +131,34 @@ def test_store_deliveries_become_deals_and_a_lead_in_the_sandbox(
     wc = deals["woocommerce:riyadh-oud:order:4750"][0]
     assert wc.custom_fields is not None
     assert wc.custom_fields["order_status"] == "completed"
+
+
+@pytest.mark.usefixtures("worker")
+def test_store_sales_without_email_reach_the_customers_and_the_guest_contact(
+    adapter_url: str, crm: Crm
+) -> None:
+    customer = {"id": 118, "first_name": "عمر", "last_name": "السيد", "billing": {"country": "EG"}}
+    order = samples.load_sample("woocommerce", "order.created")
+    order.update(billing={"first_name": "عمر"}, shipping={}, customer_id=118)
+    paid = samples.load_sample("paymob")
+    paid["obj"]["order"]["shipping_data"] = {"email": "NA", "phone_number": "NA"}
+    paid["obj"]["payment_key_claims"] = {}
+    with httpx.Client(base_url=adapter_url, timeout=10) as http:
+        post_woocommerce(http, "customer.created", customer)
+        post_woocommerce(http, "order.created", order)
+        post_paymob(http, paid)
+
+    wanted = {"woocommerce:riyadh-oud:order:4750", "paymob:order:217503754"}
+
+    def arrived() -> dict[str, Any] | None:
+        deals = crm.deals_by_external_id()
+        return deals if wanted <= set(deals) else None
+
+    deals = wait_until(arrived, timeout=60, message="the two deals in the sandbox")
+    assert deals is not None
+    contacts = {c.id: c for c in crm.contacts()}
+    [wc] = deals["woocommerce:riyadh-oud:order:4750"]
+    assert contacts[wc.contact_id].last_name == "السيد"
+    [paymob] = deals["paymob:order:217503754"]
+    assert "guest" in (paymob.tags or [])
+    assert not contacts[paymob.contact_id].emails
