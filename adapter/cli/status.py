@@ -56,7 +56,14 @@ def format_text(
             f"  {name}  host {info.get('host')}  pid {info.get('pid')}  "
             f"queues {queues}  heartbeat {ago:.0f}s ago"
         )
-    lines += ["", "RQ queues:"]
+    if snapshot.ledger is not None:
+        held = snapshot.ledger
+        lines += [
+            "",
+            f"Delivery ledger: {held.waiting} waiting, {held.mapping} being mapped, "
+            f"{held.retained} retained ({held.stored_mb} MB)",
+        ]
+    lines += ["", "RQ queues (bells and flush jobs):"]
     lines += _rows(
         ["queue", "queued", "started", "failed", "deferred", "scheduled"],
         [[q.name, q.queued, q.started, q.failed, q.deferred, q.scheduled] for q in snapshot.queues],

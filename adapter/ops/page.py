@@ -104,6 +104,21 @@ def _webhooks(counts: Mapping[str, Mapping[str, int]]) -> str:
 
 
 def _queues(snapshot: Snapshot) -> str:
+    ledger = ""
+    if snapshot.ledger is not None:
+        held = snapshot.ledger
+        ledger = _table(
+            ["delivery ledger", "waiting", "being mapped", "retained", "stored (MB)"],
+            [
+                [
+                    "deliveries",
+                    *(_e(v) for v in (held.waiting, held.mapping, held.retained)),
+                    _e(held.stored_mb),
+                ]
+            ],
+            [False, True, True, True, True],
+            "",
+        )
     rows = [
         [
             f"<code>{_e(q.name)}</code>",
@@ -112,7 +127,7 @@ def _queues(snapshot: Snapshot) -> str:
         for q in snapshot.queues
     ]
     headers = ["RQ queue", "queued", "started", "failed", "deferred", "scheduled"]
-    return _table(headers, rows, [False, True, True, True, True, True], "no queues")
+    return ledger + _table(headers, rows, [False, True, True, True, True, True], "no queues")
 
 
 def _outbox(snapshot: Snapshot) -> str:

@@ -78,6 +78,16 @@ class TenantState:
 
 
 @dataclass(frozen=True)
+class LedgerState:
+    """The delivery ledger: deliveries waiting to be mapped, being mapped, retained."""
+
+    waiting: int  # due now, or taken back from a dead worker
+    mapping: int  # leased by a live worker
+    retained: int  # every record kept (waiting, mapped and dead-lettered ones)
+    stored_mb: float
+
+
+@dataclass(frozen=True)
 class Snapshot:
     taken_at: float
     queues: list[QueueState]
@@ -89,6 +99,7 @@ class Snapshot:
     last_crm_success: float | None = None
     # every tenant, the default one first; empty when no tenants are configured
     tenants: list[TenantState] = field(default_factory=list)
+    ledger: LedgerState | None = None
 
     @property
     def failed_jobs(self) -> int:
@@ -233,6 +244,16 @@ class Reader:
             last_crm_error=found["last_crm_error"],
             last_crm_success=found["last_crm_success"],
             tenants=self.tenant_states(),
+            ledger=self.ledger_state(),
+        )
+
+    def ledger_state(self) -> LedgerState:
+        backlog = self.ledger.backlog()
+        return LedgerState(
+            waiting=backlog.waiting,
+            mapping=backlog.leased - backlog.expired,
+            retained=self.ledger.count(),
+            stored_mb=round(self.ledger.stored_bytes() / 1e6, 2),
         )
 
     def _now_ms(self) -> int:

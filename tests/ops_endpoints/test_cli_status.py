@@ -51,7 +51,8 @@ def test_status_json_reports_queues_outbox_dead_letters_limits_and_workers(
 def test_status_text_names_every_section(redis_url: str) -> None:
     result = status(redis_url)
     assert result.returncode == 0, result.stderr
-    for heading in ("Workers: 0 alive", "RQ queues:", "Outbox:", "In flight:", "Rate limit:"):
+    headings = ("Workers: 0 alive", "Delivery ledger: 0 waiting", "RQ queues", "Outbox:")
+    for heading in (*headings, "In flight:", "Rate limit:"):
         assert heading in result.stdout
     assert "Dead letters: 0" in result.stdout
     assert "Last CRM error: none" in result.stdout

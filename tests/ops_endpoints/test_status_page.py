@@ -93,7 +93,8 @@ def test_a_bearer_token_shows_counts_queues_and_dead_letters(
     assert "order-webhook-1" in page
     assert "dlv-dead-42" in page
     assert "Dead letters (1)" in page
-    assert '<code>deliveries</code></td><td class=n data-label="queued">1</td>' in page
+    # the order waits in the delivery ledger (no worker runs)
+    assert '<td class=n data-label="waiting">1</td>' in page
 
 
 def test_the_page_shows_no_personal_data(redis_url: str, text_redis: redis.Redis) -> None:
