@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from adapter import metrics
-from adapter.crm.errors import CrmError, CrmKeyRefused, TransientCrmError
+from adapter.crm.errors import CrmError, CrmKeyRefused, CrmUnavailable, TransientCrmError
 from workers import tracing
 from workers.context import Context
 from workers.deadletters import command_letter
 from workers.outbox import Claim, Claimed, Entry, Settlement, merged_entry
 from workers.privacy import scrub
-from workers.status import record_crm_error, record_key_refused
+from workers.status import record_crm_error, record_key_refused, unanswered_pause
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,13 @@ class Batch:
             record_key_refused(self.ctx.redis, error, probe, self.ctx.ns)
             for c in claimed:
                 self.later(c, probe)
+        elif isinstance(error, CrmUnavailable):
+            # no answer at all: the tenant's CRM is down or hanging. Its sends pause
+            # (growing while it stays silent), so its requests stop holding the workers
+            # that other tenants' deliveries need; the entries retry with backoff.
+            self.ctx.limiter.pause(unanswered_pause(self.ctx.redis, self.ctx.ns))
+            for c in claimed:
+                self.transient(c, error)
         elif isinstance(error, TransientCrmError):
             for c in claimed:
                 self.transient(c, error)

@@ -25,6 +25,10 @@ LAST_ERROR_KEY = "crm:status:last_error"
 LAST_SUCCESS_KEY = "crm:status:last_success"
 # set while the tenant's CRM refuses its API key (401/403): since when, and why
 KEY_REFUSED_KEY = "crm:status:key_refused"
+# requests in a row that got no answer (timeout, refused connection); reset by a success
+UNANSWERED_KEY = "crm:status:unanswered"
+UNANSWERED_PAUSE_FIRST = 5.0
+UNANSWERED_PAUSE_CAP = 30.0
 WORKERS_KEY = "crm:status:workers"
 # a heartbeat older than this means the worker is gone
 HEARTBEAT_TTL = 30.0
@@ -42,12 +46,26 @@ def record_crm_error(connection: redis.Redis, error: CrmError | str, ns: str = "
     connection.set(ns + LAST_ERROR_KEY, json.dumps(body))
 
 
+def unanswered_pause(connection: redis.Redis, ns: str = "") -> float:
+    """How long the tenant pauses after one more request got no answer: 5 s, 10 s, 20 s,
+    then 30 s while its CRM stays silent, so that a CRM that hangs holds a worker once
+    per pause instead of on every request, and the other tenants keep the workers. The
+    first pause is longer than a flush sleeps through in place (`inline_wait`), so a
+    paused tenant's flush ends at once."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.incr(ns + UNANSWERED_KEY)
+        pipe.expire(ns + UNANSWERED_KEY, 600)
+        count, _ = pipe.execute()
+    return min(UNANSWERED_PAUSE_CAP, UNANSWERED_PAUSE_FIRST * 2.0 ** min(int(count) - 1, 3))
+
+
 def record_crm_success(connection: redis.Redis, ns: str = "") -> None:
     """The tenant's CRM took a request: its key works (again, if it was refused)."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.set(ns + LAST_SUCCESS_KEY, str(time.time()))
         pipe.delete(ns + KEY_REFUSED_KEY)
-        _, cleared = pipe.execute()
+        pipe.delete(ns + UNANSWERED_KEY)
+        _, cleared, _ = pipe.execute()
     if cleared:
         log.warning(
             "tenant %s: the CRM accepts its API key again; delivery resumes", _tenant_of(ns)

@@ -3,6 +3,8 @@ workers against the sandbox over loopback HTTP, with two organisations."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -229,3 +231,78 @@ def test_status_metrics_and_readiness_name_the_tenant_whose_key_is_refused(
     metrics_text = exposition(reader).decode()
     assert 'adapter_tenant_key_refused{tenant="acme"} 1.0' in metrics_text
     assert 'adapter_tenant_outbox_entries{tenant="acme"} 1.0' in metrics_text
+
+
+class SilentCrm:
+    """A CRM that takes connections and never answers (a hung server), on loopback;
+    counts the connections it was sent."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.05)
+        self.connections: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/functions/v1"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
+        self.listener.close()
+
+
+def test_a_tenant_whose_crm_hangs_pauses_alone_and_spares_the_others(
+    redis_url: str, sandbox: ThreadedServer
+) -> None:
+    silent = SilentCrm()
+    settings = Settings(
+        redis_url=redis_url,
+        crm_base_url=sandbox.base_url,
+        crm_api_key=KEY_DEFAULT,
+        # every tenant's requests time out alike
+        crm_timeout_seconds=0.5,
+        tenants={
+            "hung": {
+                "crm_base_url": silent.base_url,
+                "crm_api_key": KEY_A,
+                "shopify_shops": [SHOP],
+            }
+        },
+    )
+    options = Options(linger=0.0, lease=5.0, backoff=Backoff(base=0.05, cap=0.2))
+    ctx = Context(settings, options)
+    try:
+        hung = ctx.for_tenant("hung")
+        intake.queue_commands(hung, [upsert_deal(1), upsert_deal(3)])
+        intake.queue_commands(ctx, [upsert_deal(2)])
+
+        flush(hung, Kind.DEALS, budget=1.0)  # one request, no answer: the tenant pauses
+        sent = len(silent.connections)
+        assert sent >= 1
+        assert hung.limiter.paused_for() > 0
+        # while it is paused, its flushes end at once and send nothing more
+        flush(hung, Kind.DEALS, budget=1.0)
+        assert len(silent.connections) == sent
+        drain(ctx)
+        assert org_deals(sandbox, KEY_DEFAULT) == [order_id(2)]
+        assert hung.outbox.size() == 2  # waiting, not dead-lettered
+        assert ctx.deadletters.count() == 0
+    finally:
+        ctx.close()
+        silent.close()
