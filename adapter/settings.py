@@ -31,6 +31,7 @@ from adapter.store_settings import (
     SallaMerchant,
     WooCommerceStore,
     check_store_keys,
+    comma_list,
 )
 from adapter.tenants import TenantConfig, check_tenants
 
@@ -46,12 +47,6 @@ REDIS_URL_FORMS = (
     "or redis+sentinel://host:26379[,host2:26379]/service[/db]"
 )
 _REDIS_SCHEME = re.compile(r"(rediss?|unix)(\+[a-z]+)?", re.IGNORECASE)
-
-
-def _split_secrets(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class FormAuth(BaseModel):
@@ -71,7 +66,7 @@ class FormAuth(BaseModel):
     @field_validator("secrets", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        return _split_secrets(value)
+        return comma_list(value)
 
 
 class FormConfig(BaseModel):
@@ -178,7 +173,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _split(cls, value: Any) -> Any:
-        return _split_secrets(value)
+        return comma_list(value)
 
     @field_validator("woocommerce_stores", "paymob_integrations")
     @classmethod

@@ -27,14 +27,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 STORE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-def split_secrets(value: Any) -> Any:
-    """`"a, b"` → `["a", "b"]`: comma-separated values, blanks dropped."""
+def comma_list(value: Any) -> Any:
+    """`"a, b"` → `["a", "b"]`: comma-separated values, blanks dropped (every list setting
+    given as text: secrets, tokens, proxies, a tenant's stores)."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
 
-Secrets = Annotated[list[SecretStr], BeforeValidator(split_secrets)]
+Secrets = Annotated[list[SecretStr], BeforeValidator(comma_list)]
 
 
 class _Table(BaseModel):

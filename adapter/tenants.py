@@ -29,6 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from adapter.store_settings import comma_list
+
 DEFAULT_TENANT = "default"
 # a tenant's name is part of Redis keys and metric labels
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -47,12 +49,6 @@ STORE_LISTS: dict[str, str] = {
 def tenant_namespace(tenant: str) -> str:
     """The prefix of a tenant's Redis keys; the default tenant keeps the plain names."""
     return "" if tenant == DEFAULT_TENANT else f"tenant:{tenant}:"
-
-
-def _split(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class TenantConfig(BaseModel):
@@ -74,7 +70,7 @@ class TenantConfig(BaseModel):
     @field_validator(*STORE_LISTS.values(), mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
-        return _split(value)
+        return comma_list(value)
 
     @field_validator("crm_base_url")
     @classmethod
